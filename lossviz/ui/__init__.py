@@ -1,0 +1,1 @@
+"""The only package that imports streamlit: widgets generated from Param specs, caching, URL state."""

@@ -1,0 +1,46 @@
+"""Inputs for loss tests, one maker per task, so every test feeds each loss what its task promises."""
+
+from __future__ import annotations
+
+import torch
+
+N_SAMPLES, N_CLASSES = 12, 4
+
+
+def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float64, seed: int = 0):
+    """(pred, target) for a task; scale sets the magnitude of logits / predictions."""
+    g = torch.Generator().manual_seed(seed)
+    if task == "multiclass":
+        pred = scale * torch.randn(N_SAMPLES, N_CLASSES, generator=g, dtype=dtype)
+        target = torch.randint(0, N_CLASSES, (N_SAMPLES,), generator=g)
+    elif task == "binary":
+        pred = scale * torch.randn(N_SAMPLES, generator=g, dtype=dtype)
+        target = torch.randint(0, 2, (N_SAMPLES,), generator=g).to(dtype)
+        target[:2] = torch.tensor([0.0, 1.0], dtype=dtype)  # both classes always present
+    elif task == "regression":
+        pred = scale * torch.randn(N_SAMPLES, generator=g, dtype=dtype)
+        target = torch.randn(N_SAMPLES, generator=g, dtype=dtype)
+    else:
+        raise ValueError(f"no test inputs for task {task!r}")
+    return pred, target
+
+
+def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
+    """Inputs at the numeric edge: logits of +-1e4 (both right and wrong), residuals of +-1e6."""
+    if task == "multiclass":
+        target = torch.arange(N_SAMPLES) % N_CLASSES
+        pred = torch.zeros(N_SAMPLES, N_CLASSES, dtype=dtype)
+        pred[0::2] = -1e4
+        pred[0::2, :] = pred[0::2].scatter(1, target[0::2, None], 1e4)  # confidently right
+        pred[1::2] = pred[1::2].scatter(1, ((target[1::2] + 1) % N_CLASSES)[:, None], 1e4)  # confidently wrong
+        pred[1::2] -= 1e4 * (pred[1::2] == 0)
+        return pred, target
+    if task == "binary":
+        pred = torch.tensor([1e4, -1e4] * (N_SAMPLES // 2), dtype=dtype)
+        target = torch.tensor([1.0, 1.0, 0.0, 0.0] * (N_SAMPLES // 4), dtype=dtype)
+        return pred, target
+    if task == "regression":
+        pred = torch.tensor([1e6, -1e6, 0.0] * (N_SAMPLES // 3), dtype=dtype)
+        target = torch.zeros(N_SAMPLES, dtype=dtype)
+        return pred, target
+    raise ValueError(f"no extreme inputs for task {task!r}")
