@@ -1,8 +1,19 @@
 """The loss registry and every registered loss: `from lossviz import losses; losses.get("focal")`."""
 
-from lossviz.losses.registry import TASKS, LossSpec, Param, get, names, register, unregister
+from lossviz.losses.registry import (
+    TASKS,
+    BoundLoss,
+    LossSpec,
+    Param,
+    get,
+    make,
+    n_outputs,
+    names,
+    register,
+    unregister,
+)
 
 # Importing the family modules registers their losses (each module is one family of CATALOGUE.md).
 from lossviz.losses import classification, margin, batch, regression  # noqa: E402,F401  isort: skip
 
-__all__ = ["TASKS", "LossSpec", "Param", "get", "names", "register", "unregister"]
+__all__ = ["TASKS", "BoundLoss", "LossSpec", "Param", "get", "make", "n_outputs", "names", "register", "unregister"]

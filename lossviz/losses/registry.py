@@ -206,3 +206,49 @@ def get(name: str) -> LossSpec:
 def unregister(name: str) -> None:
     """Remove a loss (for tests and, later, user-typed custom losses)."""
     _REGISTRY.pop(name, None)
+
+
+@dataclass(frozen=True)
+class BoundLoss:
+    """A registered loss with its hyperparameters fixed: what training and landscapes call.
+
+    Takes raw model outputs (N, n_outputs): binary and regression squeeze the single output column.
+    """
+
+    spec: LossSpec
+    params: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def task(self) -> Task:
+        return self.spec.task
+
+    def per_sample(self, outputs: torch.Tensor, target: torch.Tensor, **context: Any) -> torch.Tensor:
+        """Loss per sample (N,), or the batch scalar for batch-level losses."""
+        pred = outputs.squeeze(-1) if self.task in ("binary", "regression") and outputs.dim() == 2 else outputs
+        if self.task == "multiclass":
+            target = target.long()
+        elif self.task == "binary":
+            target = target.to(pred.dtype)
+        context = {k: v for k, v in context.items() if k in self.spec.context}
+        return self.spec.fn(pred, target, **self.params, **context)
+
+    def __call__(self, outputs: torch.Tensor, target: torch.Tensor, **context: Any) -> torch.Tensor:
+        """Mean loss over the batch (a scalar)."""
+        return self.per_sample(outputs, target, **context).mean()
+
+
+def make(loss: str | LossSpec | BoundLoss, **params: float) -> BoundLoss:
+    """A BoundLoss from a registry name (or spec) and hyperparameters, checked by LossSpec.bind."""
+    if isinstance(loss, BoundLoss):
+        return loss if not params else make(loss.spec, **{**loss.params, **params})
+    spec = get(loss) if isinstance(loss, str) else loss
+    return BoundLoss(spec=spec, params=spec.bind(**params))
+
+
+def n_outputs(task: Task, n_classes: int) -> int:
+    """How many model outputs a task needs: K for multiclass, one otherwise."""
+    return n_classes if task == "multiclass" else 1
