@@ -13,11 +13,11 @@ from torch import nn
 
 ModelKind = Literal["linear", "mlp", "cnn"]
 Activation = Literal["relu", "tanh", "gelu", "silu"]
-Head = Literal["linear", "harmonic"]
+Head = Literal["linear", "harmonic", "cosine"]
 
 MODEL_KINDS: tuple[str, ...] = ("linear", "mlp", "cnn")
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "silu")
-HEADS: tuple[str, ...] = ("linear", "harmonic")
+HEADS: tuple[str, ...] = ("linear", "harmonic", "cosine")
 
 _ACTIVATION_CLASSES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -72,8 +72,26 @@ class HarmonicHead(nn.Module):
         return f"in_features={self.in_features}, n_outputs={self.n_outputs}, exponent={self.exponent}"
 
 
+class CosineHead(nn.Module):
+    """Cosine logits z_k = <h/||h||, w_k/||w_k||> in [-1, 1], the input CosFace, ArcFace, AdaFace expect."""
+
+    def __init__(self, in_features: int, n_outputs: int) -> None:
+        super().__init__()
+        _check_positive("in_features", in_features)
+        _check_positive("n_outputs", n_outputs, 2)
+        self.weight = nn.Parameter(torch.randn(n_outputs, in_features))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.normalize(h, dim=1)  # (N, D)
+        return h @ nn.functional.normalize(self.weight, dim=1).T  # (N, K)
+
+
 def _head(in_features: int, n_outputs: int, head: Head) -> nn.Module:
-    return nn.Linear(in_features, n_outputs) if head == "linear" else HarmonicHead(in_features, n_outputs)
+    if head == "harmonic":
+        return HarmonicHead(in_features, n_outputs)
+    if head == "cosine":
+        return CosineHead(in_features, n_outputs)
+    return nn.Linear(in_features, n_outputs)
 
 
 class _ResidualBlock(nn.Module):

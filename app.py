@@ -1,0 +1,30 @@
+"""lossviz: the Streamlit entry point. Page config, navigation (explicit pages in sections), sidebar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="lossviz: loss functions, seen", page_icon="📉", layout="wide")
+
+PAGES = {
+    "Explore": [
+        st.Page(str(ROOT / "pages" / "loss_shapes.py"), title="Loss shapes", icon="📈", default=True),
+    ],
+}
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    with st.expander("About lossviz"):
+        st.markdown(
+            "An interactive explorer of loss functions: their shapes and gradients, and (soon) how models "
+            "trained with them separate data, what their loss landscapes look like, and how calibrated and "
+            "robust they are. Every loss, slider and formula comes from one registry in the `lossviz` "
+            "library, which also works from a notebook (`import lossviz`)."
+        )
+
+page.run()

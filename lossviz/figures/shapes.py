@@ -1,0 +1,217 @@
+"""Figures of the Loss Shapes view: curves on a natural axis, swept families, the K=3 simplex heat map.
+
+Numpy and lossviz.results in, go.Figure out; colours from lossviz.figures.palette.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lossviz.figures.palette import color_for, sequential_colors, styled_figure
+from lossviz.results import Curve, Surface
+
+Series = Literal["value", "derivative", "weight"]
+BATCH_DASH = "dash"  # batch-level losses are drawn dashed: their curve is a whole batch, not one sample
+
+
+def _series(curve: Curve, series: Series) -> np.ndarray:
+    if series == "value":
+        return curve.y
+    if series == "derivative":
+        if curve.dy is None:
+            raise ValueError(f"curve {curve.name!r} has no derivative")
+        return curve.dy
+    if series == "weight":
+        if "weight" not in curve.extra:
+            raise ValueError(f"curve {curve.name!r} has no 'weight' series (regression curves have none)")
+        return curve.extra["weight"]
+    raise ValueError(f"series must be one of ('value', 'derivative', 'weight'), got {series!r}")
+
+
+def robust_range(
+    arrays: Sequence[np.ndarray], spread: float = 2.5, floor: float | None = None
+) -> list[float]:
+    """A y range showing every curve's shape: one curve exploding does not flatten the rest.
+
+    The top is at most `spread` x the median of the per-curve maxima (the full data stays in the hover).
+    """
+    finite = [a[np.isfinite(a)] for a in arrays]
+    finite = [a for a in finite if a.size]
+    if not finite:
+        return [0.0, 1.0]
+    highs = np.array([a.max() for a in finite])
+    lows = np.array([a.min() for a in finite])
+    scale = max(float(np.median([np.abs(a).max() for a in finite])), 1e-12)  # a typical curve's size
+    top = min(float(highs.max()), spread * scale) if highs.max() > 0 else float(highs.max())
+    bottom = max(float(lows.min()), -spread * scale) if lows.min() < 0 else float(lows.min())
+    if floor is not None:
+        bottom = min(bottom, floor)
+    pad = 0.05 * max(top - bottom, 1e-9)
+    return [bottom - pad, top + pad]
+
+
+def _hover(symbol: str, y_name: str, extra: str = "") -> str:
+    return (
+        f"<b>%{{fullData.name}}</b><br>{symbol} = %{{x:.4g}}{extra}<br>{y_name} = %{{y:.5g}}<extra></extra>"
+    )
+
+
+def _customdata(curve: Curve) -> tuple[np.ndarray | None, str]:
+    """(customdata, hover line) adding p_y and the logit margin to multiclass curves."""
+    if "p_y" in curve.extra and "margin" in curve.extra:
+        data = np.stack([curve.extra["p_y"], curve.extra["margin"]], axis=-1)
+        return data, "<br>p_y = %{customdata[0]:.4f}, logit margin = %{customdata[1]:.3f}"
+    return None, ""
+
+
+def curves_figure(
+    curves: Sequence[Curve],
+    *,
+    series: Series = "value",
+    title: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    symbol: str = "x",
+    y_name: str = "L",
+    batch_names: Sequence[str] = (),
+    height: int = 420,
+) -> go.Figure:
+    """Several losses overlaid on one axis, each in its palette colour; batch-level losses dashed."""
+    fig = styled_figure(title, x_title, y_title, height)
+    ys = []
+    for curve in curves:
+        y = _series(curve, series)
+        ys.append(y)
+        customdata, extra = _customdata(curve)
+        fig.add_trace(
+            go.Scatter(
+                x=curve.x,
+                y=y,
+                mode="lines",
+                name=curve.label or curve.name,
+                line=dict(
+                    color=color_for(curve.name),
+                    width=2.5,
+                    dash=BATCH_DASH if curve.name in batch_names else None,
+                ),
+                customdata=customdata,
+                hovertemplate=_hover(symbol, y_name, extra),
+            )
+        )
+    _finish(fig, series, ys)
+    return fig
+
+
+def sweep_figure(
+    curves: Sequence[Curve],
+    *,
+    series: Series = "value",
+    title: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    symbol: str = "x",
+    y_name: str = "L",
+    height: int = 420,
+) -> go.Figure:
+    """A family of curves of one loss (one per swept value), coloured along the sequential scale."""
+    fig = styled_figure(title, x_title, y_title, height)
+    colors = sequential_colors(max(1, len(curves)))
+    ys = []
+    for curve, color in zip(curves, colors, strict=True):
+        y = _series(curve, series)
+        ys.append(y)
+        customdata, extra = _customdata(curve)
+        fig.add_trace(
+            go.Scatter(
+                x=curve.x,
+                y=y,
+                mode="lines",
+                name=curve.label or curve.name,
+                line=dict(color=color, width=2.2),
+                customdata=customdata,
+                hovertemplate=_hover(symbol, y_name, extra),
+            )
+        )
+    _finish(fig, series, ys)
+    return fig
+
+
+def _finish(fig: go.Figure, series: Series, ys: list[np.ndarray]) -> None:
+    if series == "weight":
+        low, high = robust_range(ys, floor=0.0)
+        fig.update_yaxes(range=[max(low, -0.05), min(max(high, 1.5), 5.0)])
+        fig.add_hline(
+            y=1.0,
+            line=dict(color="#555", width=1, dash="dot"),
+            annotation_text="reference loss = 1",
+            annotation_position="bottom right",
+            annotation_font_size=11,
+        )
+    else:
+        fig.update_yaxes(range=robust_range(ys, floor=0.0 if series == "value" else None))
+
+
+def _triangle() -> tuple[list[float], list[float]]:
+    h = math.sqrt(3.0) / 2.0
+    return [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, h, 0.0]
+
+
+def simplex_figure(
+    surface: Surface,
+    *,
+    title: str = "",
+    vertex_labels: tuple[str, str, str] = ("y (true class)", "class 2", "class 3"),
+    value_name: str = "L",
+    height: int = 460,
+) -> go.Figure:
+    """Ternary heat map of a K=3 loss over the probability simplex, true class at the top vertex."""
+    fig = styled_figure(title, "", "", height)
+    finite = surface.z[np.isfinite(surface.z)]
+    zmax = float(np.quantile(finite, 0.97)) if finite.size else 1.0
+    zmin = float(finite.min()) if finite.size else 0.0
+    keys = ("p_y", "p_2", "p_3")
+    customdata = (
+        np.stack([surface.extra[k] for k in keys], axis=-1) if all(k in surface.extra for k in keys) else None
+    )
+    fig.add_trace(
+        go.Contour(
+            x=surface.xs,
+            y=surface.ys,
+            z=surface.z,
+            zmin=zmin,
+            zmax=max(zmax, zmin + 1e-9),
+            zauto=False,
+            ncontours=16,
+            contours=dict(coloring="heatmap", showlines=True),
+            line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
+            connectgaps=False,
+            colorscale="Viridis",
+            colorbar=dict(title=dict(text=value_name), thickness=14),
+            customdata=customdata,
+            hovertemplate=(
+                "p_y = %{customdata[0]:.3f}<br>p_2 = %{customdata[1]:.3f}<br>p_3 = %{customdata[2]:.3f}"
+                f"<br>{value_name} = %{{z:.4g}}<extra></extra>"
+                if customdata is not None
+                else f"{value_name} = %{{z:.4g}}<extra></extra>"
+            ),
+            hoverongaps=False,
+        )
+    )
+    tx, ty = _triangle()
+    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", line=dict(color="#333", width=1.5), hoverinfo="skip"))
+    h = math.sqrt(3.0) / 2.0
+    for (x, y, anchor, shift), text in zip(
+        [(0.5, h, "bottom", 6), (0.0, 0.0, "top", -6), (1.0, 0.0, "top", -6)], vertex_labels, strict=True
+    ):
+        fig.add_annotation(
+            x=x, y=y, text=text, showarrow=False, yanchor=anchor, yshift=shift, font=dict(size=12)
+        )
+    fig.update_xaxes(visible=False, range=[-0.08, 1.08])
+    fig.update_yaxes(visible=False, range=[-0.08, h + 0.08], scaleanchor="x", scaleratio=1)
+    fig.update_layout(showlegend=False, hovermode="closest")
+    return fig

@@ -1,0 +1,35 @@
+"""The app entry point under AppTest: page config, navigation to the default page, the shared sidebar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def test_app_runs_and_opens_loss_shapes_by_default():
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Loss shapes"
+    assert len(at.get("plotly_chart")) >= 2
+    assert any("About" in e.label for e in at.sidebar.expander)
+
+
+def test_app_reruns_after_a_widget_change_on_the_default_page():
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.radio(key="shapes.task").set_value("regression").run()
+    assert not at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "residual" in figure["layout"]["xaxis"]["title"]["text"]
+    assert at.query_params["task"] == "regression"
+
+
+def test_app_restores_a_view_from_its_url():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"task": "binary", "losses": "logistic,hinge"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="shapes.losses.binary").value == ["logistic", "hinge"]

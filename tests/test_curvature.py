@@ -1,0 +1,209 @@
+"""Tests for lossviz.curvature against a dense Hessian from torch.autograd.functional.hessian of tiny models."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from lossviz import curvature, losses
+from lossviz.models import MLP
+
+
+def tiny(seed: int = 0, batch_norm: bool = False) -> nn.Module:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Linear(3, 5)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(5))
+    layers += [nn.Tanh(), nn.Linear(5, 3)]
+    model = nn.Sequential(*layers).double()
+    if batch_norm:
+        with torch.no_grad():
+            model[1].running_mean.uniform_(-0.3, 0.3)
+            model[1].running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def data(n: int = 40, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, generator=g, dtype=torch.float64), torch.randint(0, 3, (n,), generator=g)
+
+
+def dense_hessian(model: nn.Module, loss: str, X, y) -> torch.Tensor:
+    """The full Hessian of the mean loss w.r.t. the flattened parameters (eval mode), by autograd."""
+    bound = losses.make(loss)
+    m = copy.deepcopy(model).eval()
+    names = [n for n, _ in m.named_parameters()]
+    shapes = [p.shape for _, p in m.named_parameters()]
+    theta = torch.cat([p.detach().reshape(-1) for p in m.parameters()])
+
+    def f(flat: torch.Tensor) -> torch.Tensor:
+        params, i = {}, 0
+        for n, s in zip(names, shapes, strict=True):
+            k = int(np.prod(s))
+            params[n] = flat[i : i + k].view(s)
+            i += k
+        return bound(functional_call(m, params, (X,)), y)
+
+    return torch.autograd.functional.hessian(f, theta)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    model = tiny()
+    X, y = data()
+    H = dense_hessian(model, "cross_entropy", X, y)
+    return model, X, y, H, torch.linalg.eigvalsh(H)
+
+
+def test_hvp_matches_dense_hessian(problem):
+    model, X, y, H, _ = problem
+    v = torch.randn(H.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    op = curvature.HessianOperator(model, "cross_entropy", X, y)
+    torch.testing.assert_close(op(v), H @ v, rtol=1e-10, atol=1e-12)
+    chunked = curvature.HessianOperator(model, "cross_entropy", X, y, batch_size=7)
+    torch.testing.assert_close(chunked(v), H @ v, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(op.matmat(torch.stack([v, 2 * v])), torch.stack([H @ v, 2 * H @ v]))
+    d = op.unflatten(v)
+    assert list(d) == [n for n, _ in model.named_parameters()]
+    hv = curvature.hessian_vector_product(model, "cross_entropy", X, y, d)
+    torch.testing.assert_close(op.flatten(hv), H @ v, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_top_eigenvalues_within_one_percent_of_dense(problem, method):
+    model, X, y, _, eig = problem
+    k = 3 if method == "lanczos" else 2  # power iteration converges slowly on the close 2nd/3rd eigenvalues
+    top = curvature.top_eigenvalues(model, "cross_entropy", X, y, k=k, method=method, seed=0)
+    expected = eig.flip(0)[:k].numpy()  # the cross-entropy Hessian of this net: largest are positive
+    assert top.shape == (k,)
+    np.testing.assert_allclose(top, expected, rtol=1e-2)
+    assert abs(top[0] - expected[0]) <= 1e-4 * abs(expected[0])  # converged much better than required
+
+
+def test_top_eigenpairs_are_eigenvectors(problem):
+    model, X, y, H, eig = problem
+    values, vectors = curvature.top_eigenpairs(model, "cross_entropy", X, y, k=2, tol=1e-9)
+    op = curvature.HessianOperator(model, "cross_entropy", X, y)
+    for lam, vec in zip(values, vectors, strict=True):
+        u = op.flatten(vec)
+        assert float(u.norm()) == pytest.approx(1.0, abs=1e-8)
+        torch.testing.assert_close(H @ u, lam * u, rtol=0, atol=1e-6)
+
+
+def rademacher_rel_std(H: torch.Tensor, n: int) -> float:
+    """Relative standard error of Hutchinson with n Rademacher probes: Var(v^T H v) = 2 sum_{i != j} H_ij^2."""
+    off = H - torch.diag(torch.diag(H))
+    return float(torch.sqrt(2 * off.pow(2).sum() / n) / H.trace())
+
+
+def test_hutchinson_trace_within_five_percent(problem):
+    model, X, y, H, _ = problem
+    n = 5000
+    assert rademacher_rel_std(H, n) < 0.02  # so the 5% check below is 2.5 standard errors wide
+    est = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=n, seed=0, probes_per_call=500)
+    assert est == pytest.approx(float(H.trace()), rel=0.05)
+    again = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=n, seed=0, probes_per_call=250)
+    other = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, seed=1)
+    assert again == pytest.approx(est, rel=1e-12) and other != est  # determinism per seed
+
+
+def test_spectral_density_full_lanczos_is_exact(problem):
+    model, X, y, H, eig = problem
+    dim = H.shape[0]
+    spectrum = curvature.spectral_density(
+        model, "cross_entropy", X, y, n_iter=dim, n_runs=3, seed=0, grid=3000
+    )
+    assert spectrum.n_params == dim and spectrum.nodes.shape == (3, dim)
+    np.testing.assert_allclose(spectrum.weights.sum(1), 1.0, atol=1e-10)
+    assert np.trapezoid(spectrum.density, spectrum.grid) == pytest.approx(1.0, abs=1e-3)
+    # a full-length Lanczos run is exact: every node that carries weight is an eigenvalue of H
+    nodes = spectrum.nodes[spectrum.weights > 1e-8]
+    gaps = np.abs(nodes[:, None] - eig.numpy()[None]).min(1)
+    assert gaps.max() < 1e-6 * float(eig.abs().max())
+    assert spectrum.eigenvalues[0] == pytest.approx(float(eig[-1]), rel=1e-8)
+    short = [
+        curvature.spectral_density(model, "cross_entropy", X, y, n_iter=4, n_runs=2, seed=s)
+        for s in (0, 0, 1)
+    ]
+    np.testing.assert_array_equal(short[0].density, short[1].density)  # determinism per seed
+    assert not np.array_equal(short[0].nodes, short[2].nodes)
+
+
+def test_spectral_density_trace_within_five_percent(problem):
+    model, X, y, H, _ = problem
+    # the quadrature is exact for polynomials of degree <= 2 n_iter - 1, so each run's sum w_i theta_i is
+    # v^T H v / |v|^2 exactly: with many short runs the trace is as good as Hutchinson's
+    n = 5000
+    assert rademacher_rel_std(H, n) < 0.02
+    spectrum = curvature.spectral_density(
+        model, "cross_entropy", X, y, n_iter=2, n_runs=n, runs_per_call=1000
+    )
+    assert spectrum.trace == pytest.approx(float(H.trace()), rel=0.05)
+
+
+def test_batch_norm_model_uses_running_statistics_and_is_untouched():
+    model = tiny(batch_norm=True)
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+    X, y = data()
+    H = dense_hessian(model, "cross_entropy", X, y)  # eval mode: running statistics
+    top = curvature.top_eigenvalues(model, "cross_entropy", X, y, k=1)
+    assert top[0] == pytest.approx(float(torch.linalg.eigvalsh(H)[-1]), rel=1e-4)
+    curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=4)
+    curvature.spectral_density(model, "cross_entropy", X, y, n_iter=5, n_runs=1)
+    assert model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_sharpness_along_snapshots_and_threshold(problem):
+    model, X, y, _, eig = problem
+    other = tiny(seed=5)
+    snapshots = [{n: p.detach().numpy() for n, p in model.named_parameters()}, other]
+    sharp = curvature.sharpness_along(model, "cross_entropy", X, y, snapshots, lr=0.1, steps=[0, 10])
+    assert sharp.threshold == pytest.approx(20.0)
+    np.testing.assert_array_equal(sharp.steps, [0, 10])
+    assert sharp.top_eigenvalue[0] == pytest.approx(float(eig[-1]), rel=1e-3)
+    H_other = dense_hessian(other, "cross_entropy", X, y)
+    assert sharp.top_eigenvalue[1] == pytest.approx(float(torch.linalg.eigvalsh(H_other)[-1]), rel=1e-3)
+    assert np.isnan(curvature.sharpness_along(model, "cross_entropy", X, y, snapshots[:1]).threshold)
+
+
+def test_regression_loss_and_mlp_model():
+    torch.manual_seed(0)
+    model = MLP(3, 1, width=4, activation="tanh").double()
+    X, _ = data(n=30)
+    target = torch.randn(30, dtype=torch.float64)
+    H = dense_hessian(model, "squared", X, target)
+    eig = torch.linalg.eigvalsh(H)
+    top = curvature.top_eigenvalues(model, "squared", X, target, k=2)
+    np.testing.assert_allclose(top, eig.flip(0)[:2].numpy(), rtol=1e-2)
+
+
+def test_argument_checks(problem):
+    model, X, y, _, _ = problem
+    with pytest.raises(ValueError, match="k must be an integer in"):
+        curvature.top_eigenvalues(model, "cross_entropy", X, y, k=0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        curvature.top_eigenvalues(model, "cross_entropy", X, y, method="arnoldi")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_samples"):
+        curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=0)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        curvature.sharpness_along(model, "cross_entropy", X, y, [model], lr=-1.0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_curvature_matches_cpu(problem):
+    model, X, y, _, eig = problem
+    top = curvature.top_eigenvalues(model, "cross_entropy", X, y, k=2, device="cuda")
+    np.testing.assert_allclose(top, eig.flip(0)[:2].numpy(), rtol=1e-6)
+    cpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cpu")
+    gpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cuda")
+    assert gpu == pytest.approx(cpu, rel=1e-9)

@@ -1,0 +1,253 @@
+"""Tests for lossviz.data: determinism, exact label noise and imbalance, real sets, CSV error messages."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from sklearn import datasets as skdata
+
+from lossviz.data import DATASETS, REGRESSION_DATASETS, corrupt_labels, load_csv, make_dataset
+
+CLASSIFICATION = [d for d in DATASETS if d not in REGRESSION_DATASETS]
+ARRAYS = ("X_train", "y_train", "y_train_clean", "noisy_mask", "X_test", "y_test")
+
+
+def _same(a, b) -> bool:
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ARRAYS)
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_deterministic_per_seed_and_well_formed(name: str) -> None:
+    kwargs = {"label_noise": 0.2} if name != "digits" else {"label_noise": 0.2, "n": 300}
+    a = make_dataset(name, seed=3, **kwargs)
+    b = make_dataset(name, seed=3, **kwargs)
+    c = make_dataset(name, seed=4, **kwargs)
+    assert _same(a, b)
+    assert not _same(a, c)
+    assert a.X_train.dtype == np.float32 and a.X_test.dtype == np.float32
+    assert a.X_train.shape[1] == a.X_test.shape[1] == len(a.feature_names) == a.n_features
+    assert len(a.y_train) == len(a.X_train) == len(a.noisy_mask) == len(a.y_train_clean)
+    assert np.isfinite(a.X_train).all() and np.isfinite(a.X_test).all()
+    if a.task == "regression":
+        assert a.n_classes == 0 and a.class_names == ()
+    else:
+        assert a.task == ("binary" if a.n_classes == 2 else "multiclass")
+        assert len(a.class_names) == a.n_classes
+        assert set(np.unique(a.y_test)) == set(range(a.n_classes))
+        assert a.y_train.dtype == np.int64
+    assert (a.projection is not None) == (a.n_features > 2)
+    assert a.view_2d(a.X_test).shape == (len(a.X_test), 2)
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+@pytest.mark.parametrize("kind", ["symmetric", "pair", "asymmetric"])
+@pytest.mark.parametrize("rate", [0.0, 0.13, 0.4])
+def test_label_noise_rate_and_mask_exact(name: str, kind: str, rate: float) -> None:
+    data = make_dataset(name, seed=1, label_noise=rate, noise_kind=kind)
+    n_train = len(data.y_train)
+    assert data.noisy_mask.sum() == round(rate * n_train)
+    np.testing.assert_array_equal(data.noisy_mask, data.y_train != data.y_train_clean)
+    # the clean data do not depend on the noise: same points, same clean labels as without noise
+    clean = make_dataset(name, seed=1)
+    np.testing.assert_array_equal(clean.X_train, data.X_train)
+    np.testing.assert_array_equal(clean.y_train, data.y_train_clean)
+    np.testing.assert_array_equal(clean.y_test, data.y_test)
+    flipped_from, flipped_to = data.y_train_clean[data.noisy_mask], data.y_train[data.noisy_mask]
+    k = data.n_classes
+    if kind == "pair":
+        np.testing.assert_array_equal(flipped_to, (flipped_from + 1) % k)
+    elif kind == "asymmetric":
+        if name == "digits":
+            mapping = {7: 1, 2: 7, 5: 6, 6: 5, 3: 8}
+            np.testing.assert_array_equal(flipped_to, [mapping[c] for c in flipped_from])
+        else:
+            np.testing.assert_array_equal(flipped_to, flipped_from - 1)
+            assert not (flipped_from == 0).any()
+
+
+def test_symmetric_noise_spreads_over_the_other_classes() -> None:
+    y = np.repeat(np.arange(4), 2500)
+    noisy = corrupt_labels(y, 4, 0.5, "symmetric", seed=0)
+    flipped = noisy != y
+    assert flipped.sum() == 5000
+    # from class 0 the flips land on 1, 2, 3 about equally (each ~1/3 of ~1250)
+    targets = np.bincount(noisy[flipped & (y == 0)], minlength=4)
+    assert targets[0] == 0
+    assert np.all(np.abs(targets[1:] / targets[1:].sum() - 1 / 3) < 0.06)
+
+
+def test_asymmetric_noise_too_high_raises() -> None:
+    with pytest.raises(ValueError, match="source classes"):
+        make_dataset("moons", label_noise=0.6, noise_kind="asymmetric")
+
+
+@pytest.mark.parametrize(
+    ("name", "k", "ratio"), [("moons", 2, 20.0), ("blobs", 4, 10.0), ("digits", 10, 5.0)]
+)
+def test_imbalance_ratio_exact_and_test_balanced(name: str, k: int, ratio: float) -> None:
+    kwargs = {"n": 2000} if name != "digits" else {}
+    if name == "blobs":
+        kwargs["n_classes"] = k
+    data = make_dataset(name, seed=0, imbalance=ratio, **kwargs)
+    counts = np.bincount(data.y_train_clean, minlength=k)
+    assert counts[0] == ratio * counts[-1]
+    assert counts[0] == counts.max() and counts[-1] == counts.min()
+    assert np.all(np.diff(counts) <= 0), counts  # long-tailed, non-increasing
+    balanced = make_dataset(name, seed=0, **kwargs)
+    np.testing.assert_array_equal(data.y_test, balanced.y_test)  # the test set is untouched
+
+
+def test_imbalance_then_noise_counts_on_the_subsampled_split() -> None:
+    data = make_dataset("moons", n=2000, seed=0, imbalance=20, label_noise=0.1)
+    assert data.noisy_mask.sum() == round(0.1 * len(data.y_train))
+
+
+def test_real_sets_standardised_and_projected() -> None:
+    data = make_dataset("wine", seed=0)
+    np.testing.assert_allclose(data.X_train.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(data.X_train.std(0), 1, atol=1e-4)
+    assert len(data.X_train) + len(data.X_test) == len(skdata.load_wine().target)
+    proj = data.projection
+    assert proj is not None
+    assert proj.axis_names[0].startswith("PC1 (") and proj.axis_names[0].endswith("%)")
+    # against an independent PCA: same explained variance, same components up to sign
+    centred = data.X_train - data.X_train.mean(0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(centred.T, bias=True))
+    top = eigenvectors[:, ::-1][:, :2].T
+    np.testing.assert_allclose(np.abs(np.sum(top * proj.components, 1)), 1, atol=1e-4)
+    np.testing.assert_allclose(
+        proj.explained_variance_ratio, eigenvalues[::-1][:2] / eigenvalues.sum(), rtol=1e-4
+    )
+    # inverse_transform maps plane coordinates back onto the plane
+    z = proj.transform(data.X_test[:5])
+    np.testing.assert_allclose(proj.transform(proj.inverse_transform(z)), z, atol=1e-4)
+
+
+def test_digits_pixels_match_sklearn_and_constant_pixels_stay_finite() -> None:
+    data = make_dataset("digits", seed=0)
+    assert data.n_classes == 10 and data.n_features == 64
+    assert data.class_names == tuple(str(i) for i in range(10))
+    assert np.isfinite(data.X_train).all()
+
+
+def test_regression_outliers_exact() -> None:
+    data = make_dataset("sine", n=300, seed=2, label_noise=0.2)
+    assert data.task == "regression"
+    assert data.noisy_mask.sum() == round(0.2 * len(data.y_train))
+    shift = data.y_train - data.y_train_clean
+    assert np.all(shift[data.noisy_mask] >= 2.5) and np.all(shift[~data.noisy_mask] == 0)
+    np.testing.assert_allclose(data.y_test, np.sin(data.X_test[:, 0]), atol=1e-6)
+    line = make_dataset("line", seed=0)
+    np.testing.assert_allclose(line.y_test, 0.5 * line.X_test[:, 0] + 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "mnist"}, "dataset must be one of"),
+        ({"name": "moons", "test_fraction": 0.0}, "test_fraction"),
+        ({"name": "moons", "label_noise": 1.0}, r"label_noise must be in \[0, 1\)"),
+        ({"name": "moons", "noise_kind": "random"}, "noise_kind must be one of"),
+        ({"name": "moons", "imbalance": 0.5}, "imbalance must be"),
+        ({"name": "moons", "n": 5}, "n must be an integer >= 20"),
+        ({"name": "moons", "n_classes": 3}, "moons has 2 classes"),
+        ({"name": "spirals", "n_classes": 1}, "n_classes must be an integer in"),
+        ({"name": "iris", "noise": 0.3}, "noise applies to generated datasets only"),
+        ({"name": "iris", "n": 1000}, "iris has 150 samples"),
+        ({"name": "sine", "imbalance": 2.0}, "imbalance applies to classification"),
+        ({"name": "moons", "n": 40, "imbalance": 50.0}, "imbalance 50 needs"),
+        ({"name": "moons", "seed": -1}, "seed must be"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_dataset(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------- CSV
+
+
+def _csv(rows: list[str]) -> bytes:
+    return ("\n".join(rows) + "\n").encode()
+
+
+GOOD_ROWS = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{'yes' if i % 2 else 'no'}" for i in range(40)]
+
+
+def test_csv_classification_with_string_labels_and_missing_rows() -> None:
+    rows = [*GOOD_ROWS, "1,,yes", "NA,2,no", "3,4,"]
+    data = load_csv(_csv(rows), target="label")
+    assert data.task == "binary"
+    assert data.class_names == ("no", "yes")
+    assert data.feature_names == ("a", "b")
+    assert len(data.X_train) + len(data.X_test) == 40
+    assert "dropped 3 rows with missing values" in data.notes
+
+
+def test_csv_accepts_file_objects_paths_and_semicolons(tmp_path) -> None:
+    raw = _csv(GOOD_ROWS)
+    from_bytes = load_csv(raw, "label")
+    from_file = load_csv(io.BytesIO(raw), "label")
+    path = tmp_path / "data.csv"
+    path.write_bytes(raw)
+    from_path = load_csv(path, "label")
+    semicolons = load_csv(raw.replace(b",", b";"), "label")
+    for other in (from_file, from_path, semicolons):
+        assert _same(from_bytes, other)
+
+
+def test_csv_numeric_targets_auto_task() -> None:
+    few = ["x,y"] + [f"{i},{i % 3}" for i in range(30)]
+    data = load_csv(_csv(few), "y")
+    assert data.task == "multiclass" and data.class_names == ("0", "1", "2")
+    many = ["x,y"] + [f"{i},{i * 0.37:.3f}" for i in range(30)]
+    reg = load_csv(_csv(many), "y")
+    assert reg.task == "regression" and reg.n_classes == 0
+    np.testing.assert_allclose(reg.y_train.mean(), 0, atol=0.6)  # standardised with the train statistics
+    forced = load_csv(_csv(few), "y", task="regression")
+    assert forced.task == "regression"
+
+
+BAD_CSVS = [
+    (b"", {}, "the file is empty"),
+    (b"\xff\xfe\x00bad", {}, "not UTF-8"),
+    (_csv(GOOD_ROWS), {"target": "colour"}, "target column 'colour' not found; the columns are: a, b, label"),
+    (
+        _csv(["a,b,label", *[f"{i},red,{i % 2}" for i in range(20)]]),
+        {},
+        "column 'b' is not numeric: 'red' in row 2",
+    ),
+    (_csv(["a,b,label", *[f"{i},{i},1" for i in range(20)]]), {}, r"single class \('1'\)"),
+    (
+        _csv(["a,b,label", *[f"{i},{i},{i}" for i in range(30)]]),
+        {"task": "classification"},
+        "30 distinct values",
+    ),
+    (_csv(GOOD_ROWS), {"max_rows": 10}, "the file has 40 data rows; the limit is 10"),
+    (_csv(GOOD_ROWS), {"max_cols": 2}, "the file has 3 columns; the limit is 2"),
+    (_csv(GOOD_ROWS), {"max_bytes": 100}, "the limit is 0.0 MB"),
+    (_csv(["a,a,label", *GOOD_ROWS[1:]]), {}, "duplicate column names in the header: a"),
+    (_csv(["a,b,label", "1,2", *GOOD_ROWS[1:]]), {}, "row 2 has 2 fields but the header has 3"),
+    (_csv(["a,b,label", *[f"{i},,{i % 2}" for i in range(20)]]), {}, "need at least 10 complete rows, got 0"),
+    (_csv(["label", *[str(i % 2) for i in range(20)]]), {}, "need at least one feature column"),
+    (_csv(["a,b,label", *[f"{i},inf,{i % 2}" for i in range(20)]]), {}, "column 'b' has an infinite value"),
+    (
+        _csv(["a,b,label", *[f"{i},{i},{'x' if i else 'y'}" for i in range(20)]]),
+        {},
+        "class 'y' .* has only 1 row",
+    ),
+    (
+        _csv(["a,b,label", *[f"{i},{i},c{i % 2}" for i in range(20)]]),
+        {"task": "regression"},
+        "is not numeric",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "kwargs", "message"), BAD_CSVS, ids=[m[:30] for _, _, m in BAD_CSVS])
+def test_bad_csv_messages(raw: bytes, kwargs: dict, message: str) -> None:
+    kwargs = {"target": "label", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        load_csv(raw, **kwargs)

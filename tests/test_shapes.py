@@ -1,0 +1,319 @@
+"""lossviz.shapes against closed forms, finite differences and direct calls of the loss functions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lossviz import losses, shapes
+from lossviz.losses.registry import Param, register, unregister
+
+SHAPE_LOSSES = [n for n in losses.names() if losses.get(n).task in shapes.SHAPE_TASKS]
+
+
+@pytest.fixture
+def temporary_losses():
+    """Register small test losses with known properties; unregister them afterwards."""
+    made: list[str] = []
+
+    def add(fn, task, params=(), batch=False):
+        register(title=fn.__name__, latex="x", task=task, paper="test", params=params, batch=batch)(fn)
+        made.append(fn.__name__)
+        return fn.__name__
+
+    yield add
+    for name in made:
+        unregister(name)
+
+
+# ------------------------------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("K", [2, 3, 10])
+def test_cross_entropy_on_probability_axis_is_minus_log_p(K):
+    (curve,) = shapes.loss_curves("multiclass", [("cross_entropy", {})], axis="p_y", n_classes=K, points=301)
+    np.testing.assert_allclose(curve.y, -np.log(curve.x), rtol=1e-10)
+    np.testing.assert_allclose(curve.dy, curve.x - 1.0, atol=1e-10)  # dCE/dz_y = p_y - 1
+    np.testing.assert_allclose(curve.extra["weight"], 1.0, rtol=1e-10)
+    np.testing.assert_allclose(curve.extra["p_y"], curve.x, rtol=1e-10)
+
+
+def test_logit_margin_axis_matches_softmax_of_the_margin():
+    K = 4
+    (curve,) = shapes.loss_curves(
+        "multiclass", [("cross_entropy", {})], axis="logit_margin", n_classes=K, points=101
+    )
+    z = np.zeros((101, K))
+    z[:, 0] = curve.x  # any shift gives the same CE: compare with the un-centred logits
+    expected = F.cross_entropy(torch.tensor(z), torch.zeros(101, dtype=torch.long), reduction="none").numpy()
+    np.testing.assert_allclose(curve.y, expected, rtol=1e-10)
+    np.testing.assert_allclose(curve.extra["margin"], curve.x)
+
+
+def test_centred_logits_give_the_requested_probability():
+    p = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
+    for K in (2, 3, 7):
+        z = shapes.centred_logits(shapes.margin_from_probability(p, K), K)
+        probs = torch.softmax(z, -1)
+        torch.testing.assert_close(probs[:, 0], p)
+        torch.testing.assert_close(probs[:, 1:], ((1 - p) / (K - 1))[:, None].expand(-1, K - 1))
+        torch.testing.assert_close(z.mean(-1), torch.zeros(50, dtype=torch.float64))
+
+
+def test_logistic_curve_closed_form_and_unit_weight():
+    (curve,) = shapes.loss_curves("binary", [("logistic", {})], points=201)
+    m = curve.x
+    np.testing.assert_allclose(curve.y, np.log1p(np.exp(-m)), rtol=1e-10)
+    np.testing.assert_allclose(curve.dy, -1.0 / (1.0 + np.exp(m)), rtol=1e-10)
+    np.testing.assert_allclose(curve.extra["weight"], 1.0, rtol=1e-10)
+
+
+def test_squared_error_influence_is_2r_and_has_no_weight():
+    (curve,) = shapes.loss_curves("regression", [("squared", {})], points=101)
+    np.testing.assert_allclose(curve.y, curve.x**2)
+    np.testing.assert_allclose(curve.dy, 2 * curve.x)
+    assert "weight" not in curve.extra
+
+
+def test_hinge_like_weight_is_zero_past_the_margin(temporary_losses):
+    def _test_hinge(logit, target):
+        return torch.clamp(1 - (2 * target - 1) * logit, min=0)
+
+    name = temporary_losses(_test_hinge, "binary")
+    (curve,) = shapes.loss_curves("binary", [(name, {})], points=401)
+    m = curve.x
+    far = m > 1.01
+    np.testing.assert_allclose(curve.extra["weight"][far], 0.0)
+    near = m < 0.99
+    np.testing.assert_allclose(curve.extra["weight"][near], (1 + np.exp(m[near])), rtol=1e-9)  # 1/sigmoid(-m)
+
+
+@pytest.mark.parametrize("name", [n for n in SHAPE_LOSSES if losses.get(n).task in ("binary", "regression")])
+def test_derivative_matches_finite_differences_along_the_axis(name):
+    (curve,) = shapes.loss_curves(losses.get(name).task, [(name, {})], points=4001)
+    numeric = np.gradient(curve.y, curve.x)
+    scale = max(1.0, np.abs(curve.dy).max())
+    close = np.abs(numeric - curve.dy) <= 2e-3 * scale
+    assert close.mean() > 0.98, f"{name}: autograd and finite differences disagree on {1 - close.mean():.1%}"
+
+
+def test_focal_with_gamma_zero_is_cross_entropy_through_the_pipeline():
+    if "focal" not in losses.names("multiclass"):
+        pytest.fail("focal is in the catalogue's teaching defaults and must be registered")
+    focal, ce = shapes.loss_curves(
+        "multiclass", [("focal", {"gamma": 0.0}), ("cross_entropy", {})], points=200
+    )
+    np.testing.assert_allclose(focal.y, ce.y, rtol=1e-9)
+    np.testing.assert_allclose(focal.dy, ce.dy, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SHAPE_LOSSES)
+def test_every_registered_loss_gives_finite_curves_on_every_axis(name):
+    spec = losses.get(name)
+    for axis in shapes.axes_for(spec.task):
+        (curve,) = shapes.loss_curves(spec.task, [(name, {})], axis=axis, n_classes=4, points=257)
+        assert curve.x.shape == curve.y.shape == curve.dy.shape == (257,)
+        assert np.isfinite(curve.y).all() and np.isfinite(curve.dy).all(), f"{name} on {axis}"
+        if spec.task != "regression":
+            assert np.isfinite(curve.extra["weight"]).all()
+        assert ("batch-level" in curve.label) == spec.batch
+
+
+# ------------------------------------------------------------------------------------ batch-level losses
+
+
+def test_batch_loss_is_the_loss_of_a_balanced_batch_of_equal_margins(temporary_losses):
+    def _test_dice(logit, target, smoothing=1.0):
+        p = torch.sigmoid(logit)
+        return 1 - (2 * (p * target).sum() + smoothing) / (p.sum() + target.sum() + smoothing)
+
+    name = temporary_losses(_test_dice, "binary", params=[Param("smoothing", 0.1, 10.0)], batch=True)
+    (curve,) = shapes.loss_curves("binary", [(name, {"smoothing": 2.0})], points=41)
+    for m, value in zip(curve.x, curve.y, strict=True):
+        logits = torch.tensor([m, -m], dtype=torch.float64)  # a positive and a negative, both with margin m
+        direct = _test_dice(logits, torch.tensor([1.0, 0.0], dtype=torch.float64), smoothing=2.0)
+        assert value == pytest.approx(float(direct), rel=1e-12)
+    fine = shapes.loss_curves("binary", [(name, {"smoothing": 2.0})], points=2001)[0]
+    np.testing.assert_allclose(fine.dy[5:-5], np.gradient(fine.y, fine.x)[5:-5], atol=1e-4)
+    assert "batch-level" in curve.label
+
+
+def test_decomposable_batch_loss_equals_its_per_sample_form(temporary_losses):
+    def _test_mean_logistic(logit, target):
+        return F.softplus(-(2 * target - 1) * logit).mean()
+
+    def _test_multiclass_batch_ce(logits, target):
+        return F.cross_entropy(logits, target)
+
+    binary = temporary_losses(_test_mean_logistic, "binary", batch=True)
+    multi = temporary_losses(_test_multiclass_batch_ce, "multiclass", batch=True)
+    batch_curve, sample_curve = shapes.loss_curves("binary", [(binary, {}), ("logistic", {})], points=101)
+    np.testing.assert_allclose(batch_curve.y, sample_curve.y, rtol=1e-10)
+    np.testing.assert_allclose(batch_curve.dy, sample_curve.dy, rtol=1e-10)
+    np.testing.assert_allclose(batch_curve.extra["weight"], 1.0, rtol=1e-9)
+    batch_curve, sample_curve = shapes.loss_curves(
+        "multiclass", [(multi, {}), ("cross_entropy", {})], n_classes=5, points=101
+    )
+    np.testing.assert_allclose(batch_curve.y, sample_curve.y, rtol=1e-10)
+    np.testing.assert_allclose(batch_curve.dy, sample_curve.dy, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(batch_curve.extra["weight"], 1.0, rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+
+
+def test_sweep_covers_the_param_range_and_scales_the_loss(temporary_losses):
+    def _test_scaled_ce(logits, target, a=1.0):
+        return a * F.cross_entropy(logits, target, reduction="none")
+
+    name = temporary_losses(_test_scaled_ce, "multiclass", params=[Param("a", 0.5, 2.5)])
+    curves = shapes.sweep_curves(name, "a", n=5, points=101)
+    assert [float(c.extra["param_value"][0]) for c in curves] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5])
+    assert [c.label for c in curves] == ["a = 0.5", "a = 1", "a = 1.5", "a = 2", "a = 2.5"]
+    for curve in curves:
+        a = float(curve.extra["param_value"][0])
+        np.testing.assert_allclose(curve.y, -a * np.log(curve.x), rtol=1e-10)
+        np.testing.assert_allclose(curve.extra["weight"], a, rtol=1e-10)
+
+
+def test_sweep_of_a_log_param_is_geometric(temporary_losses):
+    def _test_tempered(logits, target, temperature=1.0):
+        return F.cross_entropy(logits / temperature, target, reduction="none")
+
+    name = temporary_losses(
+        _test_tempered, "multiclass", params=[Param("temperature", 0.01, 100.0, log=True)]
+    )
+    assert shapes.sweep_values(name, "temperature", 3) == pytest.approx([0.01, 1.0, 100.0])
+
+
+# --------------------------------------------------------------------------------------------- simplex
+
+
+def test_simplex_surface_of_cross_entropy():
+    surface = shapes.simplex_surface("cross_entropy", resolution=41)
+    assert surface.z.shape == (len(surface.ys), len(surface.xs))
+    inside = np.isfinite(surface.z)
+    assert 0.4 < inside.mean() < 0.6  # a triangle fills half its bounding box
+    p_y = surface.extra["p_y"][inside]
+    interior = p_y > 1e-3
+    np.testing.assert_allclose(surface.z[inside][interior], -np.log(p_y[interior]), rtol=1e-4, atol=1e-5)
+    probs = np.stack([surface.extra[k][inside] for k in ("p_y", "p_2", "p_3")], -1)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", losses.names("multiclass"))
+def test_simplex_surface_is_finite_for_every_multiclass_loss(name):
+    surface = shapes.simplex_surface(name, resolution=21)
+    inside = np.isfinite(surface.extra["p_y"])
+    assert np.isfinite(surface.z[inside]).all()
+    assert np.isnan(surface.z[~inside]).all()
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+
+def test_properties_of_the_logistic_loss():
+    props = shapes.loss_properties("logistic")
+    assert props["bounded"] is False and props["convex"] is True and props["calibrated"] is True
+    assert props["symmetric"] is False
+    assert props["value_at_0"] == pytest.approx(math.log(2))
+    assert props["slope_at_0"] == pytest.approx(-0.5)
+
+
+def test_properties_of_known_margin_losses(temporary_losses):
+    def _test_sigmoid(logit, target):
+        return torch.sigmoid(-(2 * target - 1) * logit)
+
+    def _test_wrong_way(logit, target):  # convex but phi'(0) > 0: not calibrated
+        return F.softplus((2 * target - 1) * logit)
+
+    def _test_slow_bounded(logit, target):  # 1 - 1/sqrt(1+m^2) for m < 0: bounded, approached polynomially
+        m = (2 * target - 1) * logit
+        return torch.where(m < 0, 1 - 1 / torch.sqrt(1 + m**2), torch.zeros_like(m))
+
+    sig = shapes.loss_properties(temporary_losses(_test_sigmoid, "binary"))
+    assert (sig["bounded"], sig["convex"], sig["calibrated"], sig["symmetric"]) == (True, False, None, True)
+    assert sig["value_at_0"] == pytest.approx(0.5) and sig["slope_at_0"] == pytest.approx(-0.25)
+    wrong = shapes.loss_properties(temporary_losses(_test_wrong_way, "binary"))
+    assert wrong["convex"] is True and wrong["calibrated"] is False
+    assert shapes.loss_properties(temporary_losses(_test_slow_bounded, "binary"))["bounded"] is True
+
+
+def test_properties_of_known_regression_losses(temporary_losses):
+    def _test_cauchy(pred, target):  # grows like log r: unbounded although slowly
+        return torch.log1p((pred - target) ** 2)
+
+    def _test_tukey_like(pred, target):
+        return torch.clamp((pred - target) ** 2, max=4.0)
+
+    def _test_pinball(pred, target, q=0.9):
+        r = target - pred
+        return torch.maximum(q * r, (q - 1) * r)
+
+    cauchy = shapes.loss_properties(temporary_losses(_test_cauchy, "regression"))
+    assert (cauchy["bounded"], cauchy["convex"], cauchy["symmetric"]) == (False, False, True)
+    assert shapes.loss_properties(temporary_losses(_test_tukey_like, "regression"))["bounded"] is True
+    pinball = shapes.loss_properties(
+        temporary_losses(_test_pinball, "regression", params=[Param("q", 0.01, 0.99)]), {"q": 0.9}
+    )
+    assert (pinball["convex"], pinball["symmetric"]) == (True, False)
+    assert shapes.loss_properties("squared")["symmetric"] is True
+
+
+def test_properties_of_multiclass_losses(temporary_losses):
+    def _test_mae(logits, target):
+        return 2 * (1 - torch.softmax(logits, -1).gather(-1, target[:, None]).squeeze(-1))
+
+    ce = shapes.loss_properties("cross_entropy", n_classes=4)
+    assert (ce["bounded"], ce["convex"], ce["symmetric"], ce["calibrated"]) == (False, True, False, None)
+    assert ce["value_at_0"] == pytest.approx(math.log(4))
+    assert ce["slope_at_0"] == pytest.approx(1 / 4 - 1)
+    mae = shapes.loss_properties(temporary_losses(_test_mae, "multiclass"), n_classes=4)
+    assert (mae["bounded"], mae["convex"], mae["symmetric"]) == (True, False, True)
+    # the p_y axis and the logit margin axis share their origin: p_y = 1/K is margin 0
+    on_margin = shapes.loss_properties("cross_entropy", axis="logit_margin", n_classes=4)
+    assert on_margin["value_at_0"] == pytest.approx(ce["value_at_0"])
+
+
+@pytest.mark.parametrize("name", SHAPE_LOSSES)
+def test_properties_of_every_loss_are_well_formed(name):
+    props = shapes.loss_properties(name)
+    for key in ("bounded", "convex", "symmetric"):
+        assert isinstance(props[key], bool)
+    assert props["calibrated"] in (True, False, None)
+    assert (props["calibrated"] is None) or losses.get(name).task == "binary"
+    assert math.isfinite(props["value_at_0"])
+
+
+# -------------------------------------------------------------------------------------- argument checks
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: shapes.loss_curves("bogus", []), "bogus"),
+        (lambda: shapes.loss_curves("binary", [("cross_entropy", {})]), "cross_entropy"),
+        (lambda: shapes.loss_curves("binary", [("no_such_loss", {})]), "no_such_loss"),
+        (lambda: shapes.loss_curves("binary", [("logistic", {})], axis="p_y"), "p_y"),
+        (lambda: shapes.loss_curves("multiclass", [("cross_entropy", {})], n_classes=1), "n_classes"),
+        (lambda: shapes.loss_curves("multiclass", [("cross_entropy", {})], points=1), "points"),
+        (lambda: shapes.loss_curves("multiclass", [("focal", {"gamma": 99.0})]), "99"),
+        (lambda: shapes.loss_curves("multiclass", [("focal", {"gama": 1.0})]), "gama"),
+        (lambda: shapes.simplex_surface("logistic"), "logistic"),
+        (lambda: shapes.simplex_surface("cross_entropy", resolution=2), "resolution"),
+        (lambda: shapes.sweep_curves("focal", "beta"), "beta"),
+        (lambda: shapes.loss_curves("binary", [("logistic", {})], device="gpu0"), "gpu0"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_naming_the_value(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_recompute_all_covers_every_loss_of_the_task():
+    curves = shapes.recompute_all("binary", points=50)
+    assert [c.name for c in curves] == losses.names("binary")
