@@ -1,7 +1,7 @@
-"""Curvature of the loss in parameter space: Hessian-vector products, top eigenvalues, trace, spectral density.
+"""Loss curvature in parameter space: Hessian-vector products, top eigenvalues, trace, spectral density.
 
-HVPs are reverse-over-reverse with torch.func; eigenvalues by Lanczos or power iteration, the trace by Hutchinson,
-the density by stochastic Lanczos quadrature (Ghorbani et al. 2019); sharpness vs 2/lr (Cohen et al. 2021).
+HVPs by torch.func (vjp of grad); eigenvalues by Lanczos or power iteration, the trace by Hutchinson, the
+density by stochastic Lanczos quadrature (Ghorbani et al. 2019); sharpness vs 2/lr (Cohen et al. 2021).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def _lanczos(
         for _ in range(2):
             w = w - V[: j + 1].T @ (V[: j + 1] @ w)
         beta = float(w.norm())
-        if j == steps - 1 or (stop is not None and stop(np.array(alphas), np.array(betas + [beta]), j)):
+        if j == steps - 1 or (stop is not None and stop(np.array(alphas), np.array([*betas, beta]), j)):
             break
         if beta <= 1e-10 * max(scale, 1e-300):
             w = torch.randn(dim, generator=gen, dtype=torch.float64).to(dev)
@@ -247,7 +247,8 @@ def _eigenpairs(
         order = np.argsort(theta)[::-1][:k]
         vectors = torch.as_tensor(S[:, order].T.copy(), device=V.device) @ V  # (k, dim) Ritz vectors
         return theta[order], vectors
-    # power iteration with deflation (as PyHessian): largest |eigenvalue| first, then the next in the complement
+    # power iteration with deflation (as PyHessian): largest |eigenvalue| first, then the next one in the
+    # orthogonal complement of those found
     steps = n_iter or 100
     values: list[float] = []
     vectors_list: list[torch.Tensor] = []
@@ -293,7 +294,7 @@ def top_eigenpairs(
     device: str | torch.device | None = None,
     state: Mapping[str, ArrayLike] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, torch.Tensor]]]:
-    """Top-k Hessian eigenvalues and unit eigenvectors keyed like named_parameters() (e.g. as landscape axes)."""
+    """Top-k Hessian eigenvalues and unit eigenvectors keyed like named_parameters (e.g. landscape axes)."""
     op = HessianOperator(model, loss, X, y, state=state, batch_size=batch_size, device=device)
     values, vectors = _eigenpairs(op, k, method, n_iter, tol, seed)
     return values, [op.unflatten(v.to(op.dtype)) for v in vectors]
@@ -408,8 +409,8 @@ def spectral_density(
 ) -> Spectrum:
     """Hessian eigenvalue density by stochastic Lanczos quadrature, broadened by Gaussians of width sigma.
 
-    Each run starts Lanczos from a normalised Rademacher vector v; the Ritz values are the nodes and the squared
-    first components of T's eigenvectors the weights, so sum_i w_i f(theta_i) estimates v^T f(H) v = tr f(H)/n.
+    Each run starts Lanczos from a normalised Rademacher vector v; the Ritz values are the nodes and the
+    squared first components of T's eigenvectors the weights: sum_i w_i f(theta_i) = v^T f(H) v ~ tr f(H) / n.
     sigma defaults to 1% of the spectrum's range; grid is a number of points or the eigenvalue axis itself.
     """
     for name, value in (("n_iter", n_iter), ("n_runs", n_runs), ("runs_per_call", runs_per_call)):

@@ -1,12 +1,13 @@
 """Loss landscapes: filter-normalized random directions, PCA of a trajectory, 1-D/2-D slices, interpolation.
 
 Implements "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) with a batched evaluator that
-evaluates many grid points per call on a private eval-mode copy of the model (the caller's model is never touched).
+evaluates many grid points per call on a private eval-mode copy of the model (the caller's is untouched).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ _EPS = 1e-10  # as in the reference implementation: keeps a zero filter from div
 
 
 def model_parameters(model: nn.Module | Mapping[str, ArrayLike]) -> dict[str, torch.Tensor]:
-    """Detached copies of the named parameters (or of a name -> array mapping), keyed like named_parameters()."""
+    """Detached copies of the named parameters (or of a name -> array mapping), keyed by name."""
     if isinstance(model, nn.Module):
         return {name: p.detach().clone() for name, p in model.named_parameters()}
     return {
@@ -71,7 +72,7 @@ def normalize_direction(
     norm: Norm | None = "filter",
     ignore: Ignore | None = "biasbn",
 ) -> Direction:
-    """A rescaled copy of direction: per output filter ("filter"), per tensor ("layer") or as a whole ("model").
+    """A rescaled copy of direction: per output filter ("filter"), per tensor ("layer") or whole ("model").
 
     Filter normalization rescales every slice d[i] along dim 0 to the norm of the same slice w[i] of the
     weights. With ignore="biasbn" every 1-D parameter (biases, norm layers) is zeroed, as in the reference;
@@ -115,7 +116,7 @@ def filter_normalize(
     params: nn.Module | Mapping[str, ArrayLike],
     ignore: Ignore | None = "biasbn",
 ) -> Direction:
-    """Filter normalization (Li et al. 2018): each output filter of direction gets the norm of the weights' filter."""
+    """Filter normalization (Li et al. 2018): each output filter of direction gets its weights' norm."""
     return normalize_direction(direction, params, norm="filter", ignore=ignore)
 
 
@@ -125,7 +126,7 @@ def random_direction(
     norm: Norm | None = "filter",
     ignore: Ignore | None = "biasbn",
 ) -> Direction:
-    """A Gaussian direction keyed like named_parameters(), normalized (filter by default), same seed same result."""
+    """A Gaussian direction keyed like named_parameters(), normalized (filter by default); seeded."""
     _check_norm(norm, ignore)
     weights = model_parameters(params)
     # draw on the CPU in float32 in parameter order, so the direction is the same on every device and dtype
@@ -153,7 +154,7 @@ def pca_directions(
     final: nn.Module | Mapping[str, ArrayLike],
     ignore: Ignore | None = "biasbn",
 ) -> TrajectoryPCA:
-    """The two leading PCA directions of theta_i - theta_final over a training trajectory, and its coordinates.
+    """The two leading PCA directions of theta_i - theta_final over a trajectory, and its coordinates in them.
 
     As in Li et al. 2018 (section 7): the differences are centred before PCA, directions are unit vectors in
     parameter space (so coordinates are distances), and with ignore="biasbn" 1-D parameters are left out.
@@ -264,7 +265,7 @@ def _is_floating(value: Any) -> bool:
 
 
 def _setup(model: nn.Module, device: torch.device, state: Mapping[str, ArrayLike] | None = None) -> _Setup:
-    """Copy model to device in eval mode (BatchNorm uses running statistics); optionally load state into the copy."""
+    """Copy model to device in eval mode (BatchNorm uses running statistics), optionally loading state."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     module = copy.deepcopy(model).to(device).eval()
@@ -330,7 +331,7 @@ _ELEMENTWISE: dict[type[nn.Module], Callable[[torch.Tensor, bool], torch.Tensor]
 
 
 def _plan(module: nn.Module, prefix: str = "") -> list[tuple] | None:
-    """Ops for the stacked engine if module is a chain of Linear / BatchNorm1d / elementwise layers, else None."""
+    """Ops for the stacked engine if module chains Linear / BatchNorm1d / elementwise layers, else None."""
     from lossviz import models  # local: models is optional for landscapes of arbitrary modules
 
     kind = type(module)
@@ -370,7 +371,7 @@ def _plan(module: nn.Module, prefix: str = "") -> list[tuple] | None:
 
 
 class _Stacked:
-    """Runs a plan for G grid points at once: per-point weights (G, out, in), batched matmuls, reused buffers."""
+    """Runs a plan for G grid points at once: per-point weights (G, out, in), batched matmuls."""
 
     def __init__(self, plan: list[tuple], setup: _Setup) -> None:
         self.plan, self.setup = plan, setup
@@ -624,7 +625,7 @@ def loss_surfaces(
     memory_mb: float | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> list[Surface]:
-    """One Surface per loss on the same plane, sharing the forward passes (one colour scale for several losses)."""
+    """One Surface per loss on the same plane, sharing the forward passes (one colour scale for all)."""
     bounds = [_bind(loss) for loss in losses]
     if not bounds:
         raise ValueError("losses must name at least one loss")
@@ -708,9 +709,9 @@ def refine_surface(
     engine: Engine = "auto",
     memory_mb: float | None = None,
 ) -> Iterator[Surface]:
-    """Coarse-to-fine surfaces on the same directions (e.g. 11x11 then 51x51), reusing points already computed."""
+    """Coarse-to-fine surfaces on the same directions (e.g. 11x11 then 51x51), reusing computed points."""
     res = [int(r) for r in resolutions]
-    if not res or any(r < 2 for r in res) or any(b <= a for a, b in zip(res, res[1:], strict=False)):
+    if not res or any(r < 2 for r in res) or any(b <= a for a, b in itertools.pairwise(res)):
         raise ValueError(f"resolutions must be increasing integers >= 2, got {list(resolutions)}")
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         if len(lim) != 2 or not (math.isfinite(lim[0]) and math.isfinite(lim[1])) or lim[0] >= lim[1]:
@@ -823,7 +824,7 @@ def interpolate(
     """Loss along (1 - alpha)·theta_a + alpha·theta_b (running statistics too), with the barrier height.
 
     The barrier is max over alpha in [0, 1] of L(alpha) - ((1 - alpha)·L(0) + alpha·L(1)), the loss barrier of
-    "The Role of Permutation Invariance in Linear Mode Connectivity of Neural Networks" (Entezari et al. 2022).
+    "The Role of Permutation Invariance in Linear Mode Connectivity of Neural Networks" (Entezari et al.).
     model_b may be a module of the same architecture or a state dict (e.g. History.final_state).
     """
     bound = _bind(loss)

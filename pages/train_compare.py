@@ -20,11 +20,12 @@ st.caption(
 )
 state = PageState(ui.PAGE)
 
-preset_columns = st.columns(4)
-for column, (key, preset) in zip(preset_columns, ui.presets().items(), strict=False):
-    column.button(
+st.markdown("**Presets** reproduce claims from the papers: one click loads every setting and trains.")
+preset_columns = st.columns(2)
+for i, (key, preset) in enumerate(ui.presets().items()):
+    preset_columns[i % 2].button(
         preset.title, key=f"train.preset.{key}", help=preset.claim, on_click=ui.load_preset, args=(key,),
-        use_container_width=True,
+        width="stretch",
     )  # fmt: skip
 
 with st.sidebar:
@@ -121,8 +122,9 @@ else:
     titles = [
         f"{label} · test acc {h.final['test_acc']:.0%}" for label, h in zip(labels, histories, strict=True)
     ]
+    points = st.toggle("Show training points", value=True, key="train.points")
     st.plotly_chart(
-        figures.boundary_figure(trained, frames, titles, names, [f"epoch {e}" for e in epochs]),
+        figures.boundary_figure(trained, frames, titles, names, [f"epoch {e}" for e in epochs], show_points=points),
         key="train.fig.boundaries",
     )
     text = (

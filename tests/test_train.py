@@ -170,9 +170,7 @@ def test_minibatches_are_deterministic_per_seed(noisy_blobs) -> None:
 
 def test_progress_is_called_at_most_about_100_times(moons) -> None:
     calls: list[float] = []
-    fit(
-        make_model("linear", 2, 2), "cross_entropy", moons, epochs=1000, progress=lambda f, m: calls.append(f)
-    )
+    fit(make_model("linear", 2, 2), "cross_entropy", moons, epochs=300, progress=lambda f, m: calls.append(f))
     assert 10 <= len(calls) <= 101
     assert calls == sorted(calls) and calls[-1] == 1.0
 
@@ -205,11 +203,16 @@ def test_cnn_on_digits_runs() -> None:
     assert history.test_acc[-1] > 0.5
 
 
-def test_harmonic_head_with_harmonic_loss() -> None:
+def test_harmonic_head_with_harmonic_loss_learns_class_centres() -> None:
     data = make_dataset("blobs", n=300, n_classes=4, seed=0)
     model = make_model("linear", 2, 4, head="harmonic", seed=0)
-    history = fit(model, "harmonic", data, epochs=100, lr=5e-2)
-    assert history.test_acc[-1] > 0.85
+    history = fit(model, "harmonic", data, epochs=100, lr=0.2)
+    assert history.test_acc[-1] > 0.7  # these blobs overlap: cross-entropy reaches about the same
+    # the harmonic loss's weights become class centres: each class mean lies nearest its own weight
+    centres = history.final_state["head.weight"]  # (K, 2)
+    means = np.stack([data.X_train[data.y_train == k].mean(0) for k in range(4)])
+    nearest = np.linalg.norm(means[:, None] - centres[None], axis=-1).argmin(1)
+    np.testing.assert_array_equal(nearest, np.arange(4))
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def _subplots(
         shared_xaxes="all" if shared else False,
         shared_yaxes="all" if shared else False,
         horizontal_spacing=0.05 if shared else 0.08,
-        vertical_spacing=0.14 if rows > 1 else 0.1,
+        vertical_spacing=0.1 if shared else 0.24,
         **kwargs,
     )
     fig.update_layout(
@@ -218,8 +218,8 @@ def _point_traces(data: Dataset, xy: np.ndarray, show_legend: bool, max_points: 
                 marker=dict(
                     color=[class_color(c) for c in given],
                     symbol="x",
-                    size=8,
-                    line=dict(color="#111", width=0.8),
+                    size=7,
+                    line=dict(color="#111", width=0.5),
                 ),
                 customdata=np.stack(
                     [
@@ -235,35 +235,24 @@ def _point_traces(data: Dataset, xy: np.ndarray, show_legend: bool, max_points: 
 
 
 def _animation_controls(
-    fig: go.Figure, frame_names: Sequence[str], frame_labels: Sequence[str], active: int
+    fig: go.Figure, frame_names: Sequence[str], frame_labels: Sequence[str], active: int, offset: int = 64
 ) -> None:
-    """A play/pause button and an epoch slider driving the figure's frames."""
+    """A play/pause button and an epoch slider under the plot area (offset pixels below the x axis)."""
     step_args = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    play_args = dict(frame=dict(duration=350, redraw=True), transition=dict(duration=0), mode="immediate")
     fig.update_layout(
         updatemenus=[
             dict(
                 type="buttons",
                 direction="left",
                 x=0.0,
-                y=-0.04,
+                y=0.0,
                 xanchor="left",
                 yanchor="top",
-                pad=dict(t=8, r=8),
+                pad=dict(t=offset + 22, r=8),
                 showactive=False,
                 buttons=[
-                    dict(
-                        label="▶ Play",
-                        method="animate",
-                        args=[
-                            None,
-                            dict(
-                                frame=dict(duration=350, redraw=True),
-                                transition=dict(duration=0),
-                                fromcurrent=False,
-                                mode="immediate",
-                            ),
-                        ],
-                    ),
+                    dict(label="▶ Play", method="animate", args=[None, {**play_args, "fromcurrent": False}]),
                     dict(label="❚❚ Pause", method="animate", args=[[None], step_args]),
                 ],
             )
@@ -271,13 +260,13 @@ def _animation_controls(
         sliders=[
             dict(
                 active=active,
-                x=0.16,
-                y=-0.02,
-                len=0.84,
+                x=0.17,
+                y=0.0,
+                len=0.83,
                 xanchor="left",
                 yanchor="top",
-                pad=dict(t=6),
-                currentvalue=dict(prefix="", visible=True, xanchor="left", font=dict(size=13)),
+                pad=dict(t=offset, b=0),
+                currentvalue=dict(prefix="showing ", visible=True, xanchor="right", font=dict(size=13)),
                 steps=[
                     dict(label=label, method="animate", args=[[name], step_args])
                     for name, label in zip(frame_names, frame_labels, strict=True)
@@ -296,6 +285,7 @@ def boundary_figure(
     *,
     height_per_row: int = 360,
     max_points: int = 1500,
+    show_points: bool = True,
 ) -> go.Figure:
     """Small multiples of decision maps (one panel per loss, shared axes) with the training points.
 
@@ -323,8 +313,9 @@ def boundary_figure(
         for trace in _map_traces(surface, data.n_classes, data.class_names, show_scale=i == 0):
             fig.add_trace(trace, row=row, col=col)
             map_traces.append(len(fig.data) - 1)
-        for trace in _point_traces(data, xy, show_legend=i == 0, max_points=max_points):
-            fig.add_trace(trace, row=row, col=col)
+        if show_points:
+            for trace in _point_traces(data, xy, show_legend=i == 0, max_points=max_points):
+                fig.add_trace(trace, row=row, col=col)
     xs, ys = last[0].xs, last[0].ys
     fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], showgrid=False, zeroline=False)
     fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], showgrid=False, zeroline=False)
@@ -333,12 +324,11 @@ def boundary_figure(
         fig.update_xaxes(title_text=x_name, row=rows, col=c)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text=y_name, row=r, col=1)
+    # the legend sits in the top margin, above the panel titles
     fig.update_layout(
-        legend=dict(
-            orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right", bgcolor="rgba(255,255,255,0.8)"
-        )
+        legend=dict(orientation="h", yref="container", y=0.995, yanchor="top", x=0.0, xanchor="left"),
+        margin=dict(t=100),
     )
-    fig.update_layout(margin=dict(t=95))
     if len(frames) > 1:
         labels = list(frame_labels) or [f"frame {f}" for f in range(len(frames))]
         frame_names = [f"f{f}" for f in range(len(frames))]
@@ -359,7 +349,7 @@ def boundary_figure(
             for frame in fig.frames:
                 frame.data[0].showscale = True
         _animation_controls(fig, frame_names, labels, active=len(frames) - 1)
-        fig.update_layout(height=fig.layout.height + 50, margin=dict(b=120))
+        fig.update_layout(height=fig.layout.height + 90, margin=dict(b=150))
     return fig
 
 
@@ -428,7 +418,7 @@ def regression_figure(
             for name, frame in zip(frame_names, frames, strict=True)
         ]
         _animation_controls(fig, frame_names, labels, active=len(frames) - 1)
-        fig.update_layout(height=height + 50, margin=dict(b=120))
+        fig.update_layout(height=height + 90, margin=dict(b=150))
     return fig
 
 
@@ -554,7 +544,7 @@ REGRESSION_COLUMNS: tuple[str, ...] = ("test R²", "test MSE", "test MAE")
 # for each column, whether larger is better (the page marks the best value)
 HIGHER_IS_BETTER: dict[str, bool] = {
     "test accuracy": True, "NLL": False, "ECE": False, "Brier": False, "macro F1": True,
-    "test R²": True, "test MSE": False, "test MAE": False, "time (s)": False,
+    "test R²": True, "test MSE": False, "test MAE": False,
 }  # fmt: skip
 
 
@@ -662,8 +652,8 @@ def gradient_weight_figure(
         fig.update_xaxes(title_text="|∂L/∂z| per sample", row=row, col=col)
         if col == 1:
             fig.update_yaxes(title_text="% of group", row=row, col=col)
-    fig.update_layout(barmode="overlay", bargap=0.0, margin=dict(t=90))
+    fig.update_layout(barmode="overlay", bargap=0.0, margin=dict(t=105))
     fig.update_layout(
-        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right", yref="container")
+        legend=dict(orientation="h", yref="container", y=0.995, yanchor="top", x=0.0, xanchor="left")
     )
     return fig

@@ -53,7 +53,7 @@ Task = Literal["binary", "multiclass", "regression"]
 
 LR_OPTIONS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1000.0)
 WEIGHT_DECAY_OPTIONS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-EPOCH_OPTIONS = (5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000)
+EPOCH_OPTIONS = (5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 1000, 2000)
 BATCH_OPTIONS = ("full", "16", "32", "64", "128", "256")
 IMBALANCE_OPTIONS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 WIDTH_OPTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -478,27 +478,27 @@ def presets() -> dict[str, Preset]:
         "noise": Preset(
             "40% label noise: CE vs GCE vs NCE+RCE vs LDR-KL",
             "With 40% of the training labels flipped, cross-entropy bends its boundaries around the flipped "
-            "points (memorisation rises, test accuracy falls late in training); the bounded losses keep "
-            "smooth boundaries and higher clean test accuracy.",
+            "points: memorisation rises and clean test accuracy falls after an early peak. The bounded "
+            "losses keep smoother boundaries and higher test accuracy.",
             TrainSettings(
-                data=DataSettings("spirals", n=900, noise=0.1, n_classes=3, label_noise=0.4, seed=0),
+                data=DataSettings("gaussian_quantiles", n=900, noise=0.1, n_classes=3, label_noise=0.4),
                 model="mlp",
                 width=128,
                 depth=2,
                 optimizer="adam",
                 lr=3e-3,
-                epochs=300,
+                epochs=400,
                 losses=_losses(
-                    ("cross_entropy", {}), ("gce", {"q": 0.7}), ("apl_nce_rce", {}), ("ldr_kl", {"lam": 10.0})
+                    ("cross_entropy", {}), ("gce", {"q": 0.7}), ("apl_nce_rce", {}), ("ldr_kl", {"lam": 30.0})
                 ),
-            ),  # fmt: skip
+            ),
         ),
         "imbalance": Preset(
             "1:20 imbalance: CE vs focal vs VS/LDAM vs Dice",
-            "With 20 majority samples per minority sample, cross-entropy pushes the boundary into the minority "
-            "class (low minority recall, lower macro F1); VS, LDAM and Dice move it back.",
+            "With 20 majority samples per minority sample, cross-entropy pushes the boundary into the "
+            "minority class (low minority recall, lower macro F1); VS, LDAM and Dice move it back.",
             TrainSettings(
-                data=DataSettings("moons", n=1400, noise=0.3, imbalance=20.0, seed=0),
+                data=DataSettings("blobs", n=1400, noise=1.5, n_classes=2, imbalance=20.0),
                 model="mlp",
                 width=32,
                 depth=2,
@@ -509,10 +509,10 @@ def presets() -> dict[str, Preset]:
                     ("cross_entropy", {}),
                     ("focal", {"gamma": 2.0}),
                     ("vs_loss", {}),
-                    ("ldam", {}),
+                    ("ldam", {"max_margin": 1.0, "scale": 5.0}),
                     ("soft_dice", {}),
                 ),
-            ),  # fmt: skip
+            ),
         ),
         "digits": Preset(
             "digits, 10 classes, real data",
@@ -530,7 +530,7 @@ def presets() -> dict[str, Preset]:
                 losses=_losses(
                     ("cross_entropy", {}), ("focal", {"gamma": 2.0}), ("label_smoothing", {"eps": 0.1})
                 ),
-            ),  # fmt: skip
+            ),
         ),
         "regression": Preset(
             "robust regression with outliers: squared vs Huber vs Cauchy",
@@ -543,7 +543,7 @@ def presets() -> dict[str, Preset]:
                 lr=3e-2,
                 epochs=300,
                 losses=_losses(("squared", {}), ("huber", {"delta": 1.0}), ("cauchy", {"c": 1.0})),
-            ),  # fmt: skip
+            ),
         ),
     }
 
@@ -835,7 +835,7 @@ def show_metrics(rows: Sequence[Mapping[str, Any]]) -> None:
     """The metrics table as st.dataframe, the best value of each column highlighted."""
     import pandas as pd  # streamlit's own dependency
 
-    from lossviz.figures.train import best_rows
+    from lossviz.figures.train import HIGHER_IS_BETTER, best_rows
 
     frame = pd.DataFrame(list(rows))
     best = best_rows(rows)
@@ -853,7 +853,8 @@ def show_metrics(rows: Sequence[Mapping[str, Any]]) -> None:
     }
     styled = frame.style.apply(highlight, axis=0, subset=list(frame.columns[1:])).format(formats, na_rep="—")
     st.dataframe(styled, hide_index=True, key="train.metrics")
-    st.caption("Best value per column highlighted. NLL, ECE and Brier: lower is better.")
+    lower = [c for c in frame.columns if c in HIGHER_IS_BETTER and not HIGHER_IS_BETTER[c]]
+    st.caption(f"Best value per column highlighted; lower is better for {', '.join(lower)}.")
 
 
 __all__ = [
