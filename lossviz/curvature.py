@@ -15,7 +15,7 @@ from torch import nn
 from torch.func import functional_call, grad, vjp, vmap
 
 from lossviz.device import resolve_device
-from lossviz.landscape import ArrayLike, LossLike, Progress, _bind, _inputs, _setup
+from lossviz.landscape import ArrayLike, LossLike, Progress, _bind, _inputs, _setup, loss_label
 from lossviz.results import Sharpness, Spectrum
 
 Method = Literal["lanczos", "power"]
@@ -505,5 +505,5 @@ def sharpness_along(
         steps=steps_np,
         top_eigenvalue=values,
         threshold=2.0 / lr if lr is not None else float("nan"),
-        label=bound.name,
+        label=loss_label(bound),
     )

@@ -306,6 +306,13 @@ def _bind(loss: LossLike) -> BoundLoss:
     return _losses.make(loss)
 
 
+def loss_label(bound: BoundLoss) -> str:
+    """Legend text for a bound loss: its name, with hyperparameters when it has any, e.g. "focal (gamma=2)"."""
+    if not bound.params:
+        return bound.name
+    return f"{bound.name} ({', '.join(f'{k}={v:g}' for k, v in bound.params.items())})"
+
+
 def _inputs(
     X: ArrayLike, y: ArrayLike, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -651,7 +658,7 @@ def loss_surfaces(
     shape = (len(ys_np), len(xs_np))
     extra = {} if acc is None else {"accuracy": acc.reshape(shape)}
     return [
-        Surface(xs=xs_np, ys=ys_np, z=v.reshape(shape), extra=dict(extra), label=bd.name)
+        Surface(xs=xs_np, ys=ys_np, z=v.reshape(shape), extra=dict(extra), label=loss_label(bd))
         for bd, v in zip(bounds, values, strict=True)
     ]
 
@@ -762,7 +769,7 @@ def refine_surface(
         todo_total -= r * r - len(missing)
         has_acc = bound.task in ("multiclass", "binary")
         prev = (r, z, acc if has_acc else None)
-        yield Surface(xs=xs, ys=ys, z=z, extra={"accuracy": acc} if has_acc else {}, label=bound.name)
+        yield Surface(xs=xs, ys=ys, z=z, extra={"accuracy": acc} if has_acc else {}, label=loss_label(bound))
 
 
 def loss_line(
@@ -799,7 +806,8 @@ def loss_line(
         context=context,
         progress=progress,
     )
-    return Curve(name=bound.name, x=alphas_np, y=values[0], extra={} if acc is None else {"accuracy": acc})
+    extra = {} if acc is None else {"accuracy": acc}
+    return Curve(name=bound.name, x=alphas_np, y=values[0], extra=extra, label=loss_label(bound))
 
 
 def _state(model: nn.Module | Mapping[str, ArrayLike]) -> dict[str, Any]:
@@ -863,5 +871,5 @@ def interpolate(
         accuracy=None if acc is None else acc[:-2],
         barrier=float(max(gaps[k], 0.0)),
         barrier_alpha=float(points[inside][k]),
-        label=bound.name,
+        label=loss_label(bound),
     )

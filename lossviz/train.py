@@ -151,8 +151,13 @@ def fit(
 
     expected = n_outputs(bound.task, data.n_classes)
     net.eval()  # a probe forward that leaves batch-norm statistics alone
-    with torch.no_grad():
-        probe = net(X_train[:2])
+    try:
+        with torch.no_grad():
+            probe = net(X_train[:2])
+    except RuntimeError as err:  # e.g. a shape mismatch in the first layer
+        raise ValueError(
+            f"the model cannot take dataset {data.name!r}'s inputs of shape (N, {data.n_features}): {err}"
+        ) from None
     net.train()
     if probe.dim() != 2 or probe.shape[1] != expected:
         raise ValueError(

@@ -24,7 +24,7 @@ st.markdown("**Presets** reproduce claims from the papers: one click loads every
 preset_columns = st.columns(2)
 for i, (key, preset) in enumerate(ui.presets().items()):
     preset_columns[i % 2].button(
-        preset.title, key=f"train.preset.{key}", help=preset.claim, on_click=ui.load_preset, args=(key,),
+        preset.name, key=f"train.preset.{key}", help=preset.description, on_click=ui.load_preset, args=(key,),
         width="stretch",
     )  # fmt: skip
 
@@ -37,7 +37,9 @@ with st.sidebar:
         try:
             data = ui.dataset(data_settings)
         except ValueError as err:
-            st.error(f"Cannot build this dataset: {err}")
+            st.error(f"Cannot use this data: {err}")
+        else:
+            st.caption(ui.data_summary(data))
     if data is not None:
         st.subheader("Model")
         model = ui.model_controls(state, data)
@@ -52,6 +54,7 @@ if data is None:
     settings = None
 else:
     settings = ui.settings_from(data_settings, model, optim, selection)
+    st.session_state[ui.CURRENT] = settings
     pending = st.session_state.pop(ui.PENDING, None)
     pressed = st.button("Train", type="primary", disabled=not selection, key="train.button")
     if not selection:
@@ -124,7 +127,9 @@ else:
     ]
     points = st.toggle("Show training points", value=True, key="train.points")
     st.plotly_chart(
-        figures.boundary_figure(trained, frames, titles, names, [f"epoch {e}" for e in epochs], show_points=points),
+        figures.boundary_figure(
+            trained, frames, titles, names, [f"epoch {e}" for e in epochs], show_points=points
+        ),
         key="train.fig.boundaries",
     )
     text = (
@@ -139,9 +144,9 @@ else:
     )
     if trained.projection is not None:
         text += (
-            f" The model was trained on all {trained.n_features} features; the map shows its predictions on the "
-            "plane of the first two principal components of the training data (grid points mapped back with the "
-            "inverse projection), so projected points can sit on the 'wrong' side."
+            f" The model was trained on all {trained.n_features} features; the map shows its predictions on "
+            "the plane of the first two principal components of the training data (grid points mapped back "
+            "with the inverse projection), so projected points can sit on the 'wrong' side."
         )
     st.caption(text)
 
@@ -150,7 +155,8 @@ st.plotly_chart(figures.training_curves_figure(histories, labels, trained.task),
 if trained.noisy_mask.any() and trained.task != "regression":
     st.caption(
         "Memorisation: accuracy on the flipped training samples against their wrong labels. It rises when a "
-        "loss fits the noise, usually after the clean test accuracy has peaked (early learning, then memorisation)."
+        "loss fits the noise, usually after the clean test accuracy has peaked (early learning, then "
+        "memorisation)."
     )
 
 st.subheader("Metrics (final weights, clean test set)")
@@ -171,7 +177,8 @@ regression = trained.task == "regression"
 st.plotly_chart(
     figures.gradient_weight_figure(
         weights, trained.noisy_mask, labels, names,
-        clean_name="inliers" if regression else "clean labels", noisy_name="outliers" if regression else "flipped labels",
+        clean_name="inliers" if regression else "clean labels",
+        noisy_name="outliers" if regression else "flipped labels",
     ),
     key="train.fig.weights",
 )  # fmt: skip

@@ -171,7 +171,8 @@ def test_surface_equals_naive_per_point_loop(case, engine):
     assert surface.z.shape == (len(YS), len(XS))
     np.testing.assert_allclose(surface.z, z, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(surface.extra["accuracy"], acc, atol=1e-12)
-    assert surface.label == loss
+    assert surface.label == landscape.loss_label(losses.make(loss))
+    assert surface.label.startswith(loss)
 
 
 def test_stacked_engine_refuses_cnn():
@@ -261,6 +262,7 @@ def test_loss_surfaces_share_one_plane():
     np.testing.assert_allclose(both[0].z, ce.z, rtol=1e-12)
     np.testing.assert_allclose(both[1].z, focal.z, rtol=1e-12)
     assert not np.allclose(both[0].z, both[1].z)
+    assert [s.label for s in both] == ["cross_entropy", "focal (gamma=1)"]
     with pytest.raises(ValueError, match="one task"):
         landscape.loss_surfaces(model, ["cross_entropy", "logistic"], X, y, d1, d2, XS, YS)
 

@@ -131,7 +131,7 @@ def test_harmonic_head_supports_double_backward() -> None:
     [
         ({"kind": "rnn"}, "kind must be one of"),
         ({"activation": "sigmoid"}, "activation must be one of"),
-        ({"head": "cosine"}, "head must be one of"),
+        ({"head": "arc"}, "head must be one of"),
         ({"width": 0}, "width must be"),
         ({"depth": -1}, "depth must be"),
         ({"kind": "cnn"}, "in_features=64"),

@@ -78,8 +78,8 @@ def test_noisy_acc_is_nan_without_noise(moons) -> None:
 
 
 def test_binary_loss_with_one_logit_and_multiclass_loss_with_two(moons) -> None:
-    one = fit(make_model("mlp", 2, 1, seed=0), "logistic", moons, epochs=150)
-    two = fit(make_model("mlp", 2, 2, seed=0), "cross_entropy", moons, epochs=150)
+    one = fit(make_model("mlp", 2, 1, seed=0), "logistic", moons, epochs=100)
+    two = fit(make_model("mlp", 2, 2, seed=0), "cross_entropy", moons, epochs=100)
     assert one.test_acc[-1] > 0.9 and two.test_acc[-1] > 0.9
     trained = with_state(make_model("mlp", 2, 1, seed=0), one.final_state)
     p = predict_proba(trained, moons.X_test, "binary")
@@ -227,11 +227,12 @@ def test_harmonic_head_with_harmonic_loss_learns_class_centres() -> None:
         ("squared", {"name": "moons"}, 1, "loss 'squared' is for regression but dataset 'moons' is binary"),
         ("cross_entropy", {"name": "sine"}, 2, "is for multiclass but dataset 'sine' is regression"),
         ("cross_entropy", {"name": "moons"}, 1, r"needs \(N, 2\); build the model with n_outputs=2"),
+        ("cross_entropy", {"name": "iris"}, 3, r"cannot take dataset 'iris'.s inputs of shape \(N, 4\)"),
     ],
 )
 def test_incompatible_task_or_model(loss: str, data_kwargs: dict, n_out: int, message: str) -> None:
     data = make_dataset(seed=0, **data_kwargs)
-    model = make_model("linear", data.n_features, n_out)
+    model = make_model("linear", 2 if data.name == "iris" else data.n_features, n_out)
     with pytest.raises(ValueError, match=message):
         fit(model, loss, data, epochs=1)
 

@@ -20,7 +20,8 @@ from lossviz.results import Curve, Dataset, History, Surface
 # Class colours (points and regions): saturated, distinct from each other; not the per-loss palette, whose
 # colours name losses in curves and titles.
 CLASS_COLORS: tuple[str, ...] = (
-    "#2166ac", "#d6604d", "#1b9e77", "#7570b3", "#e6ab02", "#a6761d", "#e7298a", "#66a61e", "#17becf", "#666666",
+    "#2166ac", "#d6604d", "#1b9e77", "#7570b3", "#e6ab02",
+    "#a6761d", "#e7298a", "#66a61e", "#17becf", "#666666",
 )  # fmt: skip
 FLIPPED_NAME = "flipped label"
 _REGION_LIGHTEN = 0.5  # regions are class colours mixed half with white, so points stay visible on top
@@ -82,12 +83,11 @@ def _cell(i: int, columns: int) -> tuple[int, int]:
 def surface_probabilities(surface: Surface, n_classes: int) -> np.ndarray:
     """(ny, nx, K) class probabilities of a decision surface.
 
-    Accepts z (ny, nx, K) probabilities, extra["probs"] (ny, nx, K), or z (ny, nx) = P(class 1) when K = 2.
+    Accepts extra["proba"] (ny, nx, K) (lossviz.boundary.decision_surface), z (ny, nx, K) probabilities, or
+    z (ny, nx) = P(class 1) when K = 2.
     """
-    if "probs" in surface.extra:
-        probs = np.asarray(surface.extra["probs"], np.float64)
-    else:
-        probs = np.asarray(surface.z, np.float64)
+    key = next((k for k in ("proba", "probs") if k in surface.extra), None)
+    probs = np.asarray(surface.extra[key] if key else surface.z, np.float64)
     if probs.ndim == 2:
         if n_classes != 2:
             raise ValueError(
@@ -119,7 +119,7 @@ def _class_colorscale(k: int) -> list[list[Any]]:
 def _map_traces(
     surface: Surface, n_classes: int, class_names: Sequence[str], show_scale: bool
 ) -> list[go.BaseTraceType]:
-    """The heat-map traces of one panel: P(class 1) with its 0.5 contour (K = 2), or argmax + confidence veil."""
+    """One panel's map traces: P(class 1) with its 0.5 contour (K = 2), or argmax + a confidence veil."""
     probs = surface_probabilities(surface, n_classes).astype(np.float32)  # float32: half the bytes per frame
     if n_classes == 2:
         return [
@@ -321,13 +321,15 @@ def boundary_figure(
     fig.update_yaxes(range=[float(ys[0]), float(ys[-1])], showgrid=False, zeroline=False)
     x_name, y_name = data.axis_names
     for c in range(1, columns + 1):
-        fig.update_xaxes(title_text=x_name, row=rows, col=c)
+        # the lowest panel of each column carries the x axis (the last row may be incomplete)
+        bottom = max(r for r in range(1, rows + 1) if (r - 1) * columns + c <= n)
+        fig.update_xaxes(title_text=x_name, showticklabels=True, row=bottom, col=c)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text=y_name, row=r, col=1)
     # the legend sits in the top margin, above the panel titles
     fig.update_layout(
         legend=dict(orientation="h", yref="container", y=0.995, yanchor="top", x=0.0, xanchor="left"),
-        margin=dict(t=100),
+        margin=dict(t=80),
     )
     if len(frames) > 1:
         labels = list(frame_labels) or [f"frame {f}" for f in range(len(frames))]
@@ -371,7 +373,8 @@ def regression_figure(
         raise ValueError("frames must hold at least one frame with one curve per loss")
     if data.task != "regression" or data.n_features != 1:
         raise ValueError(
-            f"regression_figure needs a 1-D regression dataset, got {data.task} with {data.n_features} features"
+            f"regression_figure needs a 1-D regression dataset, got {data.task} "
+            f"with {data.n_features} features"
         )
     if frame_labels and len(frame_labels) != len(frames):
         raise ValueError(f"frame_labels has {len(frame_labels)} entries for {len(frames)} frames")
@@ -429,7 +432,8 @@ def _curve_trace(curve: Curve) -> go.Scatter:
         mode="lines",
         name=curve.label or curve.name,
         line=dict(color=color_for(curve.name), width=2.6),
-        hovertemplate=f"<b>{curve.label or curve.name}</b><br>x = %{{x:.3f}}<br>fit = %{{y:.3f}}<extra></extra>",
+        hovertemplate=f"<b>{curve.label or curve.name}</b><br>x = %{{x:.3f}}<br>fit = %{{y:.3f}}"
+        "<extra></extra>",
     )
 
 
@@ -441,7 +445,7 @@ def prediction_figure(
     *,
     height: int = 460,
 ) -> go.Figure:
-    """Predicted vs true test targets per loss (regression with more than one feature); the diagonal is perfect."""
+    """Predicted vs true test targets per loss (regression with several features); the diagonal is perfect."""
     if not (len(predictions) == len(labels) == len(names)):
         raise ValueError(
             f"need one label and name per prediction, got {len(predictions)}, {len(labels)}, {len(names)}"
@@ -461,7 +465,8 @@ def prediction_figure(
     for pred, label, name in zip(predictions, labels, names, strict=True):
         fig.add_trace(
             go.Scatter(
-                x=y_true, y=pred, mode="markers", name=label, marker=dict(color=color_for(name), size=5, opacity=0.7),
+                x=y_true, y=pred, mode="markers", name=label,
+                marker=dict(color=color_for(name), size=5, opacity=0.7),
                 hovertemplate=f"<b>{label}</b><br>true %{{x:.3f}}<br>predicted %{{y:.3f}}<extra></extra>",
             )
         )  # fmt: skip
@@ -487,7 +492,9 @@ def training_curves_figure(
     histories: Sequence[History], labels: Sequence[str], task: str, *, height: int = 380
 ) -> go.Figure:
     """Per-epoch curves, one colour per loss: training loss, clean test accuracy (R² for regression) and
-    memorisation (accuracy on the flipped training labels; test MSE for regression). A diverged run ends in an X."""
+    memorisation (accuracy on the flipped training labels; test MSE for regression).
+
+    A diverged run ends in an X."""
     if len(histories) != len(labels):
         raise ValueError(
             f"need one label per history, got {len(histories)} histories and {len(labels)} labels"
@@ -520,7 +527,8 @@ def training_curves_figure(
             if history.diverged and len(y):
                 fig.add_trace(
                     go.Scatter(
-                        x=[history.epochs[-1]], y=[y[-1]], mode="markers", legendgroup=label, showlegend=False,
+                        x=[history.epochs[-1]], y=[y[-1]], mode="markers",
+                        legendgroup=label, showlegend=False,
                         marker=dict(symbol="x", size=11, color=color, line=dict(color="#111", width=1)),
                         hovertemplate=f"<b>{label}</b> diverged after epoch %{{x}}<extra></extra>",
                     ),
@@ -554,7 +562,8 @@ def metrics_table(
     """Rows for st.dataframe: one per loss, final test metrics (NaN for a missing one) and training time."""
     if not (len(labels) == len(metrics) == len(seconds)):
         raise ValueError(
-            f"need one label, metrics dict and time per loss, got {len(labels)}, {len(metrics)}, {len(seconds)}"
+            "need one label, metrics dict and time per loss, "
+            f"got {len(labels)}, {len(metrics)}, {len(seconds)}"
         )
     columns = REGRESSION_COLUMNS if task == "regression" else CLASSIFICATION_COLUMNS
     rows = []
@@ -628,11 +637,12 @@ def gradient_weight_figure(
         noisy_mean = float(np.nanmean(w[noisy])) if noisy.any() else math.nan
         if noisy.any() and clean_mean > 0:
             subtitles.append(
-                f"{title}<br><span style='font-size:11px;color:#555'>mean weight {noisy_name} / {clean_name} = {noisy_mean / clean_mean:.2f}</span>"
+                f"{title}<br><span style='font-size:11px;color:#555'>mean weight {noisy_name} / "
+                f"{clean_name} = {noisy_mean / clean_mean:.2f}</span>"
             )
         else:
             subtitles.append(title)
-    fig, rows, columns = _subplots(subtitles, names, height_per_row, shared=False)
+    fig, _, columns = _subplots(subtitles, names, height_per_row, shared=False)
     for i, w in enumerate(weights):
         row, col = _cell(i, columns)
         edges, clean_pct, noisy_pct = weight_histograms(w, noisy, bins)

@@ -9,8 +9,8 @@ its `.settings` (a frozen, hashable TrainSettings) is the cache key:
     settings = st.session_state[LAST_RESULT].settings
     runs = trained_runs(settings)               # {loss name: History}, st.cache_data (trains on a miss)
     data = dataset(settings.data)               # the identical Dataset every loss was trained on
-    model = trained_model(settings, "gce")      # nn.Module carrying History.final_state (st.cache_resource:
-                                                # shared by every session, never mutate it; use functional_call)
+    model = trained_model(settings, "gce")      # nn.Module carrying History.final_state; st.cache_resource:
+                                                # shared by all sessions, never mutate it (functional_call)
     init = initial_model(settings, "gce")       # the shared initialisation, same weights for every loss
 """
 
@@ -21,19 +21,22 @@ import hashlib
 import io
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import streamlit as st
+import torch
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 from torch import nn
 
+from lossviz import boundary, losses, metrics
 from lossviz import data as datasets
-from lossviz import losses, metrics
 from lossviz.losses import make, n_outputs
 from lossviz.models import make_model
+from lossviz.presets import PRESETS, Preset
 from lossviz.results import Curve, Dataset, History, Surface
 from lossviz.train import OPTIMIZERS, fit, predict_proba, with_state
 from lossviz.ui import widgets
@@ -42,18 +45,17 @@ from lossviz.ui.state import PageState, nearest, parse_number
 
 PAGE = "train"
 LAST_RESULT = "train.result"  # session_state key of the last TrainResult (kept until the next Train)
+CURRENT = "train.settings"  # session_state key of the TrainSettings the widgets show now
 PENDING = "train.pending"  # set by a preset button: train on the next run
-CSV_BYTES = "train.csv.bytes"  # the uploaded CSV's bytes (kept across reruns; tests may set it directly)
+CSV_BYTES = "train.csv.bytes"  # the uploaded CSV's bytes (kept across reruns)
 MAX_LOSSES = 6
 SNAPSHOTS = 20  # parameter snapshots per run = animation frames
-MAP_RESOLUTION = 60  # grid points per axis of the animated decision maps
+MAP_RESOLUTION = 64  # grid points per axis of the animated decision maps
 CSV = "csv"
-
-Task = Literal["binary", "multiclass", "regression"]
 
 LR_OPTIONS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1000.0)
 WEIGHT_DECAY_OPTIONS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-EPOCH_OPTIONS = (5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 1000, 2000)
+EPOCH_OPTIONS = (5, 10, 20, 30, 50, 100, 150, 200, 300, 400, 500, 1000, 2000)
 BATCH_OPTIONS = ("full", "16", "32", "64", "128", "256")
 IMBALANCE_OPTIONS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 WIDTH_OPTIONS = (4, 8, 16, 32, 64, 128, 256)
@@ -96,7 +98,7 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """One Train press: data, model, optimiser, and the losses with their hyperparameters, in display order."""
+    """One Train press: data, model, optimiser, and the losses with their hyperparameters (display order)."""
 
     data: DataSettings = field(default_factory=DataSettings)
     model: str = "mlp"
@@ -131,11 +133,11 @@ class TrainResult:
 
 
 def run_label(name: str, params: Mapping[str, float] | ParamsKey = ()) -> str:
-    """A loss's display label with its hyperparameters: 'Generalized cross-entropy (q=0.7)'."""
+    """A loss's display label with its hyperparameters: 'Generalized cross-entropy · q=0.7'."""
     items = params.items() if isinstance(params, Mapping) else params
     shown = ", ".join(f"{k}={v:.3g}" for k, v in items)
     title = losses.get(name).title
-    return f"{title} ({shown})" if shown else title
+    return f"{title} · {shown}" if shown else title
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -215,6 +217,22 @@ def toy_default_noise(name: str) -> float:
 # ----------------------------------------------------------------------------------------------- training
 
 
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread, then restore the previous count.
+
+    The page's models are tiny (a 64-wide MLP on a few hundred points): splitting each op over threads
+    costs more than it gains, and on a shared 2-core machine the spinning threads made a 50-epoch run
+    take 3-15 s instead of 0.1 s (measured here).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def initial_model(settings: TrainSettings, loss: str) -> nn.Module:
     """The freshly initialised model for one loss: same weights for every loss with the same output count."""
     data = dataset(settings.data)
@@ -237,22 +255,23 @@ def train_run(
     params: ParamsKey,
     _progress: Callable[[float, str], None] | None = None,
 ) -> History:
-    """One loss trained with settings (cached on settings.run_key(), loss and params; _progress not hashed)."""
+    """One loss trained with settings (cached on settings.run_key(), loss, params; _progress unhashed)."""
     data = dataset(settings.data)
-    return fit(
-        initial_model(settings, loss),
-        make(loss, **dict(params)),
-        data,
-        optimizer=settings.optimizer,  # type: ignore[arg-type]
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        snapshots=SNAPSHOTS,
-        device="cpu",  # small models: the CPU beats a GPU's launch overhead and keeps runs reproducible
-        progress=_progress,
-    )
+    with single_threaded():
+        return fit(
+            initial_model(settings, loss),
+            make(loss, **dict(params)),
+            data,
+            optimizer=settings.optimizer,  # type: ignore[arg-type]
+            lr=settings.lr,
+            weight_decay=settings.weight_decay,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+            snapshots=SNAPSHOTS,
+            device="cpu",  # small models: the CPU beats a GPU's launch overhead and keeps runs reproducible
+            progress=_progress,
+        )
 
 
 def _run_in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any:
@@ -266,7 +285,7 @@ def _run_in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -
     def work() -> None:
         try:
             box["value"] = target()
-        except Exception as err:
+        except Exception as err:  # any failure is handed to the script thread, which reports it per loss
             box["error"] = err
 
     worker = threading.Thread(target=work, daemon=True)
@@ -310,7 +329,7 @@ def train_all(settings: TrainSettings, bar: Any) -> TrainResult:
                 ),
                 show,
             )
-        except Exception as err:
+        except Exception as err:  # shown per loss as st.error, never a traceback
             errors[name] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
     bar.progress(1.0, text=f"Trained {len(histories)} of {count} losses")
     return TrainResult(settings=settings, histories=histories, errors=errors)
@@ -330,7 +349,7 @@ def trained_model(settings: TrainSettings, loss: str) -> nn.Module:
     return with_state(initial_model(settings, loss), history.final_state)
 
 
-# ----------------------------------------------------------------------------------------------- derived views
+# ------------------------------------------------------------------------------------------- derived views
 
 
 def _resolve_history(
@@ -339,41 +358,39 @@ def _resolve_history(
     return history if history is not None else train_run(settings.run_key(), loss, params)
 
 
-def map_grid(data: Dataset, resolution: int = MAP_RESOLUTION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(xs (nx,), ys (ny,), model inputs (ny * nx, D)): a grid over the 2-D view of the data, mapped back to
-    the model's input space (inverse PCA for D > 2, the first coordinate for D = 1)."""
-    if resolution < 2:
-        raise ValueError(f"resolution must be >= 2, got {resolution}")
-    xy = data.view_2d(np.concatenate([data.X_train, data.X_test]))  # (N, 2)
-    low, high = xy.min(0), xy.max(0)
-    pad = 0.08 * np.maximum(high - low, 1e-3)
-    xs = np.linspace(low[0] - pad[0], high[0] + pad[0], resolution)
-    ys = np.linspace(low[1] - pad[1], high[1] + pad[1], resolution)
-    gx, gy = np.meshgrid(xs, ys)  # (ny, nx): z[i, j] sits at (xs[j], ys[i])
-    plane = np.column_stack([gx.ravel(), gy.ravel()])  # (ny * nx, 2)
+def plane_to_inputs(data: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+    """Maps (M, 2) points of the plotted plane to model inputs (M, D): inverse PCA for D > 2, the first
+    coordinate for D = 1, themselves for D = 2."""
     if data.projection is not None:
-        inputs = data.projection.inverse_transform(plane)
-    elif data.n_features == 1:
-        inputs = plane[:, :1]
-    else:
-        inputs = plane
-    return xs, ys, inputs.astype(np.float32)
+        return data.projection.inverse_transform
+    if data.n_features == 1:
+        return lambda plane: np.asarray(plane)[:, :1]
+    return np.asarray
 
 
 @st.cache_data(max_entries=96, show_spinner=False)
 def snapshot_surfaces(
     settings: TrainSettings, loss: str, params: ParamsKey, _history: History | None = None
 ) -> list[Surface]:
-    """Class probabilities (ny, nx, K) on the map grid at every snapshot of one run (the animation frames)."""
+    """Class probabilities z (ny, nx, K) on the map grid at every snapshot of one run (animation frames)."""
     history = _resolve_history(settings, loss, params, _history)
     data = dataset(settings.data)
     model = initial_model(settings, loss)
-    xs, ys, inputs = map_grid(data)
     task = losses.get(loss).task
+    xy = data.view_2d(np.concatenate([data.X_train, data.X_test]))  # (N, 2) the plotted plane
+    margin = 0.08 * float(np.ptp(xy, axis=0).max())
+    to_inputs = plane_to_inputs(data)
     surfaces = []
     for epoch, state in zip(history.snapshot_epochs, history.snapshots, strict=True):
-        probs = predict_proba(model, inputs, task, state)  # (ny * nx, K)
-        surfaces.append(Surface(xs, ys, probs.reshape(len(ys), len(xs), -1), label=f"epoch {int(epoch)}"))
+
+        def proba(plane: np.ndarray, state: dict[str, np.ndarray] = state) -> np.ndarray:
+            return predict_proba(model, np.asarray(to_inputs(plane), np.float32), task, state)  # (M, K)
+
+        with single_threaded():
+            surface = boundary.decision_surface(proba, xy, MAP_RESOLUTION, margin)
+        # keep only the (ny, nx, K) probabilities, in float32: these are cached for every snapshot
+        probs = surface.extra["proba"].astype(np.float32)
+        surfaces.append(Surface(surface.xs, surface.ys, probs, label=f"epoch {int(epoch)}"))
     return surfaces
 
 
@@ -385,30 +402,32 @@ def snapshot_curves(
     history = _resolve_history(settings, loss, params, _history)
     data = dataset(settings.data)
     model = initial_model(settings, loss)
-    x = data.X_train[:, 0]
-    pad = 0.03 * float(np.ptp(x) or 1.0)
-    grid = np.linspace(float(x.min()) - pad, float(x.max()) + pad, 200, dtype=np.float32)
+    margin = 0.03 * float(np.ptp(data.X_train[:, 0]) or 1.0)
     label = run_label(loss, params)
-    return [
-        Curve(name=loss, x=grid, y=predict_proba(model, grid[:, None], "regression", state), label=label)
-        for state in history.snapshots
-    ]
+    curves = []
+    for state in history.snapshots:
+        with single_threaded():
+            curve = boundary.prediction_curve(
+                lambda x, state=state: predict_proba(model, x, "regression", state), data.X_train, 200, margin
+            )
+        curves.append(Curve(name=loss, x=curve.x, y=curve.y, label=label))
+    return curves
 
 
 @st.cache_data(max_entries=96, show_spinner=False)
 def final_predictions(
     settings: TrainSettings, loss: str, params: ParamsKey, _history: History | None = None
 ) -> np.ndarray:
-    """Test-set predictions of the final (last finite) weights: (M, K) probabilities, or (M,) for regression."""
+    """Test predictions of the final (last finite) weights: (M, K) probabilities, (M,) for regression."""
     history = _resolve_history(settings, loss, params, _history)
     data = dataset(settings.data)
-    return predict_proba(
-        initial_model(settings, loss), data.X_test, losses.get(loss).task, history.final_state
-    )
+    with single_threaded():
+        model = initial_model(settings, loss)
+        return predict_proba(model, data.X_test, losses.get(loss).task, history.final_state)
 
 
 def test_metrics(data: Dataset, predictions: np.ndarray) -> dict[str, float]:
-    """Final test metrics: accuracy, NLL, ECE, Brier, macro F1 (classification) or R², MSE, MAE (regression)."""
+    """Final test metrics: accuracy, NLL, ECE, Brier, macro F1 (classification); R², MSE, MAE (regression)."""
     if data.task == "regression":
         residual = np.asarray(predictions, np.float64) - data.y_test
         total = float(np.sum((data.y_test - data.y_test.mean()) ** 2)) or 1e-12
@@ -437,7 +456,10 @@ def gradient_weights(
     history = _resolve_history(settings, loss, params, _history)
     data = dataset(settings.data)
     model = with_state(initial_model(settings, loss), history.final_state)
-    return metrics.per_sample_gradient_weight(model, make(loss, **dict(params)), data.X_train, data.y_train)
+    with single_threaded():
+        return metrics.per_sample_gradient_weight(
+            model, make(loss, **dict(params)), data.X_train, data.y_train
+        )
 
 
 def frames_by_epoch(
@@ -459,134 +481,88 @@ def frames_by_epoch(
 # ----------------------------------------------------------------------------------------------- presets
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A one-click configuration that reproduces a claim; `claim` says what to look for."""
-
-    title: str
-    claim: str
-    settings: TrainSettings
-
-
-def _losses(*items: tuple[str, dict[str, float]]) -> tuple[tuple[str, ParamsKey], ...]:
-    return tuple((name, params_key(losses.get(name).bind(**params))) for name, params in items)
+_DATA_KEYS = ("n", "noise", "n_classes", "label_noise", "noise_kind", "imbalance")
+_MODEL_KEYS = {"kind": "model", "width": "width", "depth": "depth", "activation": "activation"}
+_TRAINING_KEYS = ("optimizer", "lr", "weight_decay", "epochs", "batch_size")
 
 
 def presets() -> dict[str, Preset]:
-    """The presets of the founding claims, keyed by a short name."""
-    return {
-        "noise": Preset(
-            "40% label noise: CE vs GCE vs NCE+RCE vs LDR-KL",
-            "With 40% of the training labels flipped, cross-entropy bends its boundaries around the flipped "
-            "points: memorisation rises and clean test accuracy falls after an early peak. The bounded "
-            "losses keep smoother boundaries and higher test accuracy.",
-            TrainSettings(
-                data=DataSettings("gaussian_quantiles", n=900, noise=0.1, n_classes=3, label_noise=0.4),
-                model="mlp",
-                width=128,
-                depth=2,
-                optimizer="adam",
-                lr=3e-3,
-                epochs=400,
-                losses=_losses(
-                    ("cross_entropy", {}), ("gce", {"q": 0.7}), ("apl_nce_rce", {}), ("ldr_kl", {"lam": 30.0})
-                ),
-            ),
-        ),
-        "imbalance": Preset(
-            "1:20 imbalance: CE vs focal vs VS/LDAM vs Dice",
-            "With 20 majority samples per minority sample, cross-entropy pushes the boundary into the "
-            "minority class (low minority recall, lower macro F1); VS, LDAM and Dice move it back.",
-            TrainSettings(
-                data=DataSettings("blobs", n=1400, noise=1.5, n_classes=2, imbalance=20.0),
-                model="mlp",
-                width=32,
-                depth=2,
-                optimizer="adam",
-                lr=1e-2,
-                epochs=200,
-                losses=_losses(
-                    ("cross_entropy", {}),
-                    ("focal", {"gamma": 2.0}),
-                    ("vs_loss", {}),
-                    ("ldam", {"max_margin": 1.0, "scale": 5.0}),
-                    ("soft_dice", {}),
-                ),
-            ),
-        ),
-        "digits": Preset(
-            "digits, 10 classes, real data",
-            "Real 64-pixel digits, 10 classes: the map is the model's prediction on the plane of the first two "
-            "principal components; compare accuracy and calibration (ECE) of CE, focal and label smoothing.",
-            TrainSettings(
-                data=DataSettings("digits", n=None, noise=None, seed=0),
-                model="mlp",
-                width=64,
-                depth=2,
-                optimizer="adam",
-                lr=3e-3,
-                epochs=50,
-                batch_size=64,
-                losses=_losses(
-                    ("cross_entropy", {}), ("focal", {"gamma": 2.0}), ("label_smoothing", {"eps": 0.1})
-                ),
-            ),
-        ),
-        "regression": Preset(
-            "robust regression with outliers: squared vs Huber vs Cauchy",
-            "A fifth of the targets are outliers pushed upwards: the squared loss's line is dragged towards "
-            "them, Huber's less, Cauchy's (bounded influence) hardly at all.",
-            TrainSettings(
-                data=DataSettings("line", n=300, noise=0.3, label_noise=0.2, seed=0),
-                model="linear",
-                optimizer="adam",
-                lr=3e-2,
-                epochs=300,
-                losses=_losses(("squared", {}), ("huber", {"delta": 1.0}), ("cauchy", {"c": 1.0})),
-            ),
-        ),
-    }
+    """lossviz.presets.PRESETS: the one-click experiments (title = .name, claim = .description)."""
+    return dict(PRESETS)
+
+
+def preset_settings(key: str) -> TrainSettings:
+    """The TrainSettings of a library preset, as the page's widgets express them.
+
+    Toy-data noise left at the generator's default is made explicit (the page shows it on a slider); the
+    number of snapshots is the page's own (SNAPSHOTS), and the seed is 0, as run_preset's default.
+    """
+    if key not in PRESETS:
+        raise ValueError(f"preset must be one of {list(PRESETS)}, got {key!r}")
+    preset = PRESETS[key]
+    source = preset.dataset["name"]
+    data = {k: preset.dataset[k] for k in _DATA_KEYS if k in preset.dataset}
+    if source not in _real_sets() and data.get("noise") is None:
+        data["noise"] = toy_default_noise(source)
+    if source in VARIABLE_K and data.get("n_classes") is None:
+        data["n_classes"] = 3  # make_dataset's default class count
+    if source not in _real_sets() and data.get("n") is None:
+        data["n"] = 500  # make_dataset's default size for toy sets
+    model = {_MODEL_KEYS[k]: v for k, v in preset.model.items() if k in _MODEL_KEYS}
+    training = {k: preset.training[k] for k in _TRAINING_KEYS if k in preset.training}
+    bound = tuple((name, params_key(losses.get(name).bind(**params))) for name, params in preset.losses)
+    return TrainSettings(data=DataSettings(source=source, **data), **model, **training, losses=bound)
+
+
+def widget_values(settings: TrainSettings) -> dict[str, Any]:
+    """The page's widget keys and values that reproduce settings (a preset, or a run to restore)."""
+    d = settings.data
+    values: dict[str, Any] = {f"{PAGE}.dataset": d.source}
+    if d.source != CSV:
+        if d.n is not None:
+            values[f"{PAGE}.n"] = int(d.n)
+        elif d.source in _real_sets():
+            values[f"{PAGE}.n"] = real_size(d.source)
+        if d.source not in _real_sets():
+            noise = d.noise if d.noise is not None else toy_default_noise(d.source)
+            values[f"{PAGE}.noise.{d.source}"] = float(noise)
+    if d.n_classes is not None:
+        values[f"{PAGE}.K"] = int(d.n_classes)
+    values.update(
+        {
+            f"{PAGE}.label_noise": float(d.label_noise),
+            f"{PAGE}.noise_kind": d.noise_kind,
+            f"{PAGE}.imbalance": float(d.imbalance),
+            f"{PAGE}.data_seed": int(d.seed),
+            f"{PAGE}.model": settings.model,
+            f"{PAGE}.width": int(settings.width),
+            f"{PAGE}.depth": int(settings.depth),
+            f"{PAGE}.activation": settings.activation,
+            f"{PAGE}.optimizer": settings.optimizer,
+            f"{PAGE}.lr": float(settings.lr),
+            f"{PAGE}.weight_decay": float(settings.weight_decay),
+            f"{PAGE}.epochs": int(settings.epochs),
+            f"{PAGE}.batch": "full" if settings.batch_size is None else str(settings.batch_size),
+            f"{PAGE}.seed": int(settings.seed),
+        }
+    )
+    for task in ("multiclass", "binary", "regression"):
+        values[f"{PAGE}.losses.{task}"] = [n for n, _ in settings.losses if losses.get(n).task == task]
+    for name, params in settings.losses:
+        for param, value in params:
+            values[f"{PAGE}.{name}.{param}"] = value
+    return values
 
 
 def apply_settings(settings: TrainSettings) -> None:
     """Write settings into the page's widget keys (call before the widgets exist, e.g. in on_click)."""
-    d = settings.data
-    ss = st.session_state
-    ss[f"{PAGE}.dataset"] = d.source
-    if d.source != CSV:
-        if d.n is not None:
-            ss[f"{PAGE}.n"] = int(d.n)
-        elif d.source in _real_sets():
-            ss[f"{PAGE}.n"] = real_size(d.source)
-        ss[f"{PAGE}.noise.{d.source}"] = float(
-            d.noise if d.noise is not None else toy_default_noise(d.source)
-        )
-    if d.n_classes is not None:
-        ss[f"{PAGE}.K"] = int(d.n_classes)
-    ss[f"{PAGE}.label_noise"] = float(d.label_noise)
-    ss[f"{PAGE}.noise_kind"] = d.noise_kind
-    ss[f"{PAGE}.imbalance"] = float(d.imbalance)
-    ss[f"{PAGE}.data_seed"] = int(d.seed)
-    ss[f"{PAGE}.model"] = settings.model
-    ss[f"{PAGE}.width"] = int(settings.width)
-    ss[f"{PAGE}.depth"] = int(settings.depth)
-    ss[f"{PAGE}.activation"] = settings.activation
-    ss[f"{PAGE}.optimizer"] = settings.optimizer
-    ss[f"{PAGE}.lr"] = float(settings.lr)
-    ss[f"{PAGE}.weight_decay"] = float(settings.weight_decay)
-    ss[f"{PAGE}.epochs"] = int(settings.epochs)
-    ss[f"{PAGE}.batch"] = "full" if settings.batch_size is None else str(settings.batch_size)
-    ss[f"{PAGE}.seed"] = int(settings.seed)
-    for task in ("multiclass", "binary", "regression"):
-        ss[f"{PAGE}.losses.{task}"] = [name for name, _ in settings.losses if losses.get(name).task == task]
-    for name, params in settings.losses:
-        for param, value in params:
-            ss[f"{PAGE}.{name}.{param}"] = value
+    for key, value in widget_values(settings).items():
+        st.session_state[key] = value
 
 
 def load_preset(key: str) -> None:
     """on_click of a preset button: fill every widget with the preset and ask the page to train."""
-    apply_settings(presets()[key].settings)
+    apply_settings(preset_settings(key))
     st.session_state[PENDING] = key
 
 
@@ -642,6 +618,12 @@ def float_slider(
     return float(value)
 
 
+def _store_upload() -> None:
+    """on_change of the uploader: keep the new file's bytes, or forget them when the file is removed."""
+    file = st.session_state.get(f"{PAGE}.upload")
+    st.session_state[CSV_BYTES] = file.getvalue() if file is not None else None
+
+
 def data_controls(state: PageState) -> DataSettings | None:
     """Dataset, size, input noise, label noise (rate, kind), imbalance and data seed (None: no CSV yet)."""
     sources = [*datasets.DATASETS, CSV]
@@ -660,7 +642,10 @@ def data_controls(state: PageState) -> DataSettings | None:
     digest, target, csv_task = "", "", "auto"
     if source == CSV:
         uploaded = st.file_uploader(
-            "CSV file (header row, numeric features)", type=["csv", "txt"], key=f"{PAGE}.upload"
+            "CSV file (header row, numeric features)",
+            type=["csv", "txt"],
+            key=f"{PAGE}.upload",
+            on_change=_store_upload,
         )
         if uploaded is not None:
             st.session_state[CSV_BYTES] = uploaded.getvalue()
@@ -672,11 +657,19 @@ def data_controls(state: PageState) -> DataSettings | None:
         if not columns:
             st.error("Could not read a header row from the file.")
             return None
-        target = st.selectbox("Target column", columns, index=len(columns) - 1, key=f"{PAGE}.csv.target")
+        target_key = f"{PAGE}.csv.target"
+        if st.session_state.get(target_key) not in columns:  # a new file: default to its last column
+            st.session_state[target_key] = columns[-1]
+        target = st.selectbox("Target column", columns, key=target_key)
         csv_task = st.radio(
             "Target is", ["auto", "classification", "regression"], horizontal=True, key=f"{PAGE}.csv.task"
         )
         digest = register_csv(content)
+        try:  # what "auto" decided decides which noise controls apply
+            probe = dataset(DataSettings(source=CSV, csv_digest=digest, csv_target=target, csv_task=csv_task))
+            csv_task = probe.task if probe.task == "regression" else csv_task
+        except ValueError:
+            pass  # the page shows the library's message when it builds the dataset
     elif source in _real_sets():
         size = real_size(source)
         n = widgets.integer(
@@ -694,7 +687,8 @@ def data_controls(state: PageState) -> DataSettings | None:
     csv_regression = source == CSV and csv_task == "regression"
     if regression or csv_regression:
         label_noise = float_slider(
-            "Outlier fraction", 0.0, 0.5, 0.05, state, "label_noise", 0.0, help="Training targets shifted up by 2.5–5."
+            "Outlier fraction", 0.0, 0.5, 0.05, state, "label_noise", 0.0,
+            help="Training targets shifted up by 2.5–5.",
         ) if not csv_regression else 0.0  # fmt: skip
         kind, imbalance = "symmetric", 1.0
     else:
@@ -707,8 +701,10 @@ def data_controls(state: PageState) -> DataSettings | None:
             format_func=NOISE_KIND_TITLES.get, kind="select",
         )  # fmt: skip
         imbalance = select_number(
-            "Imbalance (majority : minority)", IMBALANCE_OPTIONS, state, "imbalance", 1.0, fmt=lambda v: f"{v:g}:1",
-            help="Training split subsampled to a long tail, class 0 : class K−1 = r; the test set stays balanced.",
+            "Imbalance (majority : minority)", IMBALANCE_OPTIONS, state, "imbalance", 1.0,
+            fmt=lambda v: f"{v:g}:1",
+            help="Training split subsampled to a long tail, class 0 : class K−1 = r; the test set stays "
+            "balanced.",
         )  # fmt: skip
     seed = widgets.integer("Data seed", 0, 99, state, "data_seed", 0)
     return DataSettings(
@@ -800,7 +796,7 @@ def settings_from(
     optim: Mapping[str, Any],
     selection: Mapping[str, Mapping[str, float]],
 ) -> TrainSettings:
-    """The TrainSettings of the current widget values (bound through the registry, so defaults are explicit)."""
+    """The TrainSettings of the current widget values (bound by the registry: defaults made explicit)."""
     bound = tuple((name, params_key(losses.get(name).bind(**params))) for name, params in selection.items())
     return TrainSettings(data=data, **model, **optim, losses=bound)
 
@@ -816,7 +812,8 @@ def describe(settings: TrainSettings) -> str:
         parts.append(f"n={d.n}")
     if d.label_noise:
         parts.append(
-            f"{d.label_noise:.0%} {'outliers' if d.source in datasets.REGRESSION_DATASETS else d.noise_kind + ' label noise'}"
+            f"{d.label_noise:.0%} "
+            + ("outliers" if d.source in datasets.REGRESSION_DATASETS else f"{d.noise_kind} label noise")
         )
     if d.imbalance > 1:
         parts.append(f"imbalance {d.imbalance:g}:1")
@@ -857,21 +854,9 @@ def show_metrics(rows: Sequence[Mapping[str, Any]]) -> None:
     st.caption(f"Best value per column highlighted; lower is better for {', '.join(lower)}.")
 
 
-__all__ = [
-    "LAST_RESULT",
-    "DataSettings",
-    "Preset",
-    "TrainResult",
-    "TrainSettings",
-    "dataset",
-    "final_predictions",
-    "gradient_weights",
-    "initial_model",
-    "presets",
-    "snapshot_curves",
-    "snapshot_surfaces",
-    "train_all",
-    "train_run",
-    "trained_model",
-    "trained_runs",
-]
+def data_summary(data: Dataset) -> str:
+    """One line on the loaded data: sizes, classes or target, and what was done to it."""
+    kind = f"{data.n_classes} classes" if data.n_classes else "regression target"
+    text = f"{len(data.X_train)} training / {len(data.X_test)} test rows, {data.n_features} features, {kind}."
+    notes = "; ".join(data.notes)
+    return text + (f" {notes[:1].upper()}{notes[1:]}." if notes else "")

@@ -1,0 +1,457 @@
+"""Figures of the Landscape view: loss surfaces as small multiples on one colour scale (contour or 3-D) with
+the training trajectory, 1-D slices, interpolation between two solutions, Hessian spectra and sharpness.
+
+Follows "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) and, for sharpness vs 2/lr,
+"Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability" (Cohen et al., 2021).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lossviz.figures.palette import SEQUENTIAL, TEMPLATE, color_for, styled_figure
+from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface
+
+N_LEVELS = 24  # contour levels shared by every panel
+_LOG_FLOOR = 1e-6  # with a log scale, values below this fraction of the largest are drawn at the floor
+TRAJECTORY_COLOR = "#ffffff"
+POINT_COLOR = "#e4002b"
+GRID_NAME = "grid"  # name of the invisible, clickable grid-point traces
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, columns) of n small multiples: one row up to 3, then rows of 3 (4 -> 2x2)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if n == 4:
+        return 2, 2
+    columns = min(n, 3)
+    return math.ceil(n / columns), columns
+
+
+def log_floor(surfaces: Sequence[Surface]) -> float:
+    """The smallest value a log scale shows: the smallest positive loss, at most 1e-6 below the largest."""
+    values = np.concatenate([np.asarray(s.z, np.float64).ravel() for s in surfaces])
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if not positive.size:
+        return 1.0
+    return float(max(positive.min(), positive.max() * _LOG_FLOOR))
+
+
+def scaled(z: np.ndarray, log: bool, floor: float) -> np.ndarray:
+    """What the colour scale shows: the loss itself, or log10 of it (values below floor drawn at floor)."""
+    z = np.asarray(z, np.float64)
+    return np.log10(np.maximum(z, floor)) if log else z
+
+
+def shared_range(surfaces: Sequence[Surface], log: bool = False) -> tuple[float, float]:
+    """(zmin, zmax) over every surface's finite values, on the colour scale (log10 when log): one scale for all."""
+    if not surfaces:
+        raise ValueError("surfaces must hold at least one Surface")
+    floor = log_floor(surfaces)
+    values = np.concatenate([scaled(s.z, log, floor).ravel() for s in surfaces])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-12:  # a flat landscape still needs a scale
+        low, high = low - 0.5, high + 0.5
+    return low, high
+
+
+def _colorbar(log: bool, zmin: float, zmax: float) -> dict:
+    bar = dict(title=dict(text="loss", side="right"), thickness=14, len=0.8)
+    if log:
+        # ticks at the powers of ten (and 2x, 5x when the range is short), labelled with the loss values
+        ticks = []
+        for e in range(math.floor(zmin), math.ceil(zmax) + 1):
+            ticks += [e + math.log10(m) for m in ((1, 2, 5) if zmax - zmin < 3 else (1,))]
+        ticks = [t for t in ticks if zmin - 1e-9 <= t <= zmax + 1e-9]
+        bar.update(tickvals=ticks, ticktext=[f"{10**t:.3g}" for t in ticks], title=dict(text="loss (log)"))
+    return bar
+
+
+def _hover_data(surface: Surface) -> np.ndarray:
+    """(ny, nx, 2): the raw loss and the accuracy (NaN for regression) at each grid point."""
+    acc = surface.extra.get("accuracy")
+    acc = np.full(surface.z.shape, np.nan) if acc is None else np.asarray(acc, np.float64)
+    return np.stack([np.asarray(surface.z, np.float64), acc], axis=-1)
+
+
+def _bilinear(surface: Surface, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Values of surface.z at points (x, y), bilinear between grid nodes (clamped to the grid)."""
+    xs, ys, z = surface.xs, surface.ys, np.asarray(surface.z, np.float64)
+    fx = np.interp(x, xs, np.arange(len(xs)))
+    fy = np.interp(y, ys, np.arange(len(ys)))
+    j0 = np.clip(np.floor(fx).astype(int), 0, max(len(xs) - 2, 0))
+    i0 = np.clip(np.floor(fy).astype(int), 0, max(len(ys) - 2, 0))
+    j1, i1 = np.minimum(j0 + 1, len(xs) - 1), np.minimum(i0 + 1, len(ys) - 1)
+    tx, ty = fx - j0, fy - i0
+    return (
+        z[i0, j0] * (1 - tx) * (1 - ty)
+        + z[i0, j1] * tx * (1 - ty)
+        + z[i1, j0] * (1 - tx) * ty
+        + z[i1, j1] * tx * ty
+    )
+
+
+def _trajectory_2d(trajectory: Curve, show_legend: bool) -> list[go.Scatter]:
+    epochs = trajectory.extra.get("epoch", np.arange(len(trajectory.x)))
+    line = go.Scatter(
+        x=trajectory.x,
+        y=trajectory.y,
+        mode="lines+markers",
+        name="training trajectory",
+        legendgroup="trajectory",
+        showlegend=show_legend,
+        line=dict(color=TRAJECTORY_COLOR, width=2),
+        marker=dict(size=6, color=TRAJECTORY_COLOR, line=dict(color="#222", width=1)),
+        unselected=dict(marker=dict(opacity=1.0)),
+        customdata=np.asarray(epochs),
+        hovertemplate="epoch %{customdata}<br>(%{x:.3g}, %{y:.3g})<extra>trajectory</extra>",
+    )
+    start = go.Scatter(
+        x=trajectory.x[:1],
+        y=trajectory.y[:1],
+        mode="markers",
+        name="initialisation",
+        legendgroup="start",
+        showlegend=show_legend,
+        marker=dict(size=11, symbol="circle-open", color="#111", line=dict(width=2.5)),
+        unselected=dict(marker=dict(opacity=1.0)),
+        hovertemplate="initialisation (epoch 0)<extra></extra>",
+    )
+    return [line, start]
+
+
+def surfaces_figure(
+    surfaces: Sequence[Surface],
+    names: Sequence[str],
+    titles: Sequence[str],
+    trajectories: Sequence[Curve | None] | None = None,
+    *,
+    three_d: bool = False,
+    log: bool = False,
+    axis_titles: tuple[str, str] = ("δ", "η"),
+    point: tuple[int, float, float] | None = None,
+    clickable: bool = True,
+    height_per_row: int = 380,
+) -> go.Figure:
+    """Small multiples of loss surfaces (z[i, j] at (xs[j], ys[i])) sharing one colour scale and contour levels.
+
+    2-D: filled contours with the trajectory (white line, open circle at initialisation, the final weights at
+    the origin) and, when clickable, an invisible marker on every grid node so a click selects a point
+    (customdata = [loss, accuracy, panel]). point = (panel, x, y) is marked with a red cross. 3-D: surfaces in
+    scenes with the trajectory lifted onto the surface. log draws log10(loss) with ticks labelled in loss units.
+    """
+    n = len(surfaces)
+    if n == 0:
+        raise ValueError("surfaces must hold at least one Surface")
+    if len(names) != n or len(titles) != n:
+        raise ValueError(f"need one name and title per surface: {n} surfaces, {len(names)} names, {len(titles)} titles")
+    if trajectories is not None and len(trajectories) != n:
+        raise ValueError(f"need one trajectory (or None) per surface, got {len(trajectories)} for {n}")
+    rows, columns = grid_shape(n)
+    kind = "scene" if three_d else "xy"
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=list(titles),
+        specs=[[{"type": kind}] * columns for _ in range(rows)],
+        horizontal_spacing=0.04 if three_d else 0.07,
+        vertical_spacing=0.08 if three_d else 0.14,
+    )
+    zmin, zmax = shared_range(surfaces, log)
+    floor = log_floor(surfaces)
+    level = (zmax - zmin) / N_LEVELS
+    fig.update_layout(
+        template=TEMPLATE,
+        height=(90 + height_per_row * rows) if not three_d else (60 + (height_per_row + 60) * rows),
+        margin=dict(l=60, r=30, t=60, b=40),
+        coloraxis=dict(colorscale=SEQUENTIAL, cmin=zmin, cmax=zmax, colorbar=_colorbar(log, zmin, zmax)),
+        legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, xanchor="left"),
+    )
+    for annotation, name in zip(fig.layout.annotations, names, strict=False):
+        annotation.font = dict(color=color_for(name), size=14)
+    x_title, y_title = axis_titles
+    for i, surface in enumerate(surfaces):
+        row, col = i // columns + 1, i % columns + 1
+        z = scaled(surface.z, log, floor)
+        hover = _hover_data(surface)
+        template = (
+            f"{x_title} = %{{x:.3g}}, {y_title} = %{{y:.3g}}<br>loss %{{customdata[0]:.4g}}"
+            "<br>accuracy %{customdata[1]:.1%}<extra></extra>"
+        )
+        if three_d:
+            fig.add_trace(
+                go.Surface(
+                    x=surface.xs,
+                    y=surface.ys,
+                    z=z,
+                    coloraxis="coloraxis",
+                    customdata=hover,
+                    hovertemplate=template,
+                    contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True), width=1)),
+                    name=titles[i],
+                ),
+                row=row,
+                col=col,
+            )
+            trajectory = trajectories[i] if trajectories is not None else None
+            if trajectory is not None and len(trajectory.x):
+                lifted = scaled(_bilinear(surface, trajectory.x, trajectory.y), log, floor)
+                lift = 0.01 * (zmax - zmin)  # just above the surface so it is not hidden in it
+                epochs = trajectory.extra.get("epoch", np.arange(len(trajectory.x)))
+                fig.add_trace(
+                    go.Scatter3d(
+                        x=trajectory.x,
+                        y=trajectory.y,
+                        z=lifted + lift,
+                        mode="lines+markers",
+                        name="training trajectory",
+                        legendgroup="trajectory",
+                        showlegend=i == 0,
+                        line=dict(color="#d62728", width=5),
+                        marker=dict(size=3, color="#d62728"),
+                        customdata=np.asarray(epochs),
+                        hovertemplate="epoch %{customdata}<extra>trajectory</extra>",
+                    ),
+                    row=row,
+                    col=col,
+                )
+            continue
+        fig.add_trace(
+            go.Contour(
+                x=surface.xs,
+                y=surface.ys,
+                z=z,
+                coloraxis="coloraxis",
+                contours=dict(start=zmin, end=zmax, size=level, coloring="heatmap", showlines=True),
+                line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
+                hoverinfo="skip" if clickable else None,
+                customdata=hover,
+                hovertemplate=None if clickable else template,
+                name=titles[i],
+            ),
+            row=row,
+            col=col,
+        )
+        if clickable:
+            gx, gy = np.meshgrid(surface.xs, surface.ys)  # (ny, nx), row-major like z
+            data = np.column_stack([hover.reshape(-1, 2), np.full(gx.size, i)])  # (ny * nx, 3)
+            fig.add_trace(
+                go.Scatter(
+                    x=gx.ravel(),
+                    y=gy.ravel(),
+                    mode="markers",
+                    name=GRID_NAME,
+                    showlegend=False,
+                    marker=dict(size=9, color="rgba(0,0,0,0)", opacity=0.0),
+                    selected=dict(marker=dict(opacity=0.0)),
+                    unselected=dict(marker=dict(opacity=0.0)),
+                    customdata=data,
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=col,
+            )
+        trajectory = trajectories[i] if trajectories is not None else None
+        if trajectory is not None and len(trajectory.x):
+            for trace in _trajectory_2d(trajectory, show_legend=i == 0):
+                fig.add_trace(trace, row=row, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=[0.0],
+                y=[0.0],
+                mode="markers",
+                name="trained weights (centre)",
+                legendgroup="centre",
+                showlegend=i == 0,
+                marker=dict(size=13, symbol="star", color="#ffd400", line=dict(color="#111", width=1)),
+                unselected=dict(marker=dict(opacity=1.0)),
+                hovertemplate="trained weights<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        if point is not None and point[0] == i:
+            fig.add_trace(
+                go.Scatter(
+                    x=[point[1]],
+                    y=[point[2]],
+                    mode="markers",
+                    name="chosen point",
+                    showlegend=True,
+                    marker=dict(size=14, symbol="x", color=POINT_COLOR, line=dict(color="white", width=1.5)),
+                    unselected=dict(marker=dict(opacity=1.0)),
+                    hovertemplate="chosen point (%{x:.3g}, %{y:.3g})<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.update_xaxes(
+            title_text=x_title, range=[float(surface.xs[0]), float(surface.xs[-1])], showgrid=False,
+            zeroline=False, row=row, col=col,
+        )  # fmt: skip
+        fig.update_yaxes(
+            title_text=y_title if col == 1 else None, range=[float(surface.ys[0]), float(surface.ys[-1])],
+            showgrid=False, zeroline=False, row=row, col=col,
+        )  # fmt: skip
+    if three_d:
+        z_title = "log10 loss" if log else "loss"
+        fig.update_scenes(
+            xaxis_title=x_title, yaxis_title=y_title, zaxis_title=z_title, zaxis_range=[zmin, zmax],
+            aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.7), camera=dict(eye=dict(x=1.5, y=-1.5, z=1.1)),
+        )  # fmt: skip
+    else:
+        fig.update_layout(dragmode="zoom", clickmode="event+select")
+    return fig
+
+
+def slices_figure(
+    along_x: Sequence[Curve],
+    along_y: Sequence[Curve],
+    names: Sequence[str],
+    *,
+    log: bool = False,
+    axis_titles: tuple[str, str] = ("δ", "η"),
+    height: int = 360,
+) -> go.Figure:
+    """1-D slices through the trained weights: loss along the first axis (second = 0) and along the second."""
+    if not (len(along_x) == len(along_y) == len(names)):
+        raise ValueError(
+            f"need one curve per name on each axis: {len(along_x)}, {len(along_y)} curves, {len(names)} names"
+        )
+    x_title, y_title = axis_titles
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=[f"along {x_title} ({y_title} = 0)", f"along {y_title} ({x_title} = 0)"],
+        horizontal_spacing=0.08,
+    )
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=60, r=20, t=50, b=50))
+    for col, curves in enumerate((along_x, along_y), start=1):
+        for curve, name in zip(curves, names, strict=True):
+            acc = curve.extra.get("accuracy")
+            custom = np.full(len(curve.x), np.nan) if acc is None else np.asarray(acc, np.float64)
+            fig.add_trace(
+                go.Scatter(
+                    x=curve.x, y=curve.y, mode="lines", name=curve.label or name, legendgroup=name,
+                    showlegend=col == 1, line=dict(color=color_for(name), width=2.2), customdata=custom,
+                    hovertemplate=f"<b>{curve.label or name}</b><br>%{{x:.3g}}: loss %{{y:.4g}}, "
+                    "accuracy %{customdata:.1%}<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        fig.update_xaxes(title_text=(x_title, y_title)[col - 1], row=1, col=col)
+    fig.update_yaxes(title_text="loss", type="log" if log else "linear", row=1, col=1)
+    fig.update_yaxes(type="log" if log else "linear", row=1, col=2)
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, yanchor="top", x=0.0, xanchor="left"))
+    return fig
+
+
+def interpolation_figure(interpolation: Interpolation, name_a: str, name_b: str, *, height: int = 360) -> go.Figure:
+    """Loss (left axis) and accuracy (right axis) along (1 - alpha)·theta_a + alpha·theta_b, barrier marked."""
+    fig = styled_figure(
+        title=interpolation.label and f"Measured with {interpolation.label}",
+        x_title="α  (0 = first solution, 1 = second)",
+        y_title="loss",
+        height=height,
+    )
+    a, loss = interpolation.alphas, interpolation.loss
+    fig.add_trace(
+        go.Scatter(x=a, y=loss, mode="lines", name="loss", line=dict(color="#262730", width=2.4),
+                   hovertemplate="α = %{x:.3g}: loss %{y:.4g}<extra></extra>")
+    )  # fmt: skip
+    if interpolation.accuracy is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=a, y=interpolation.accuracy, mode="lines", name="accuracy", yaxis="y2",
+                line=dict(color="#2ca02c", width=2, dash="dot"),
+                hovertemplate="α = %{x:.3g}: accuracy %{y:.1%}<extra></extra>",
+            )
+        )  # fmt: skip
+        fig.update_layout(
+            yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1.02], tickformat=".0%",
+                        showgrid=False)
+        )  # fmt: skip
+    for alpha, name in ((0.0, name_a), (1.0, name_b)):
+        fig.add_vline(x=alpha, line=dict(color=color_for(name), width=2, dash="dash"))
+    inside = (a >= 0) & (a <= 1)
+    if inside.any() and interpolation.barrier > 0:
+        # the straight chord between the endpoint losses, and the barrier as a vertical segment above it
+        l0 = float(np.interp(0.0, a, loss))
+        l1 = float(np.interp(1.0, a, loss))
+        at = interpolation.barrier_alpha
+        chord = (1 - at) * l0 + at * l1
+        fig.add_trace(
+            go.Scatter(x=[0.0, 1.0], y=[l0, l1], mode="lines", name="linear chord",
+                       line=dict(color="#999", width=1.5, dash="dash"), hoverinfo="skip")
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[at, at], y=[chord, chord + interpolation.barrier], mode="lines+markers",
+                name=f"barrier {interpolation.barrier:.3g}", line=dict(color=POINT_COLOR, width=2.5),
+                hovertemplate=f"barrier {interpolation.barrier:.4g} at α = {at:.3g}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(margin=dict(r=60), legend=dict(y=-0.24))
+    return fig
+
+
+def spectrum_figure(
+    spectra: Sequence[Spectrum], names: Sequence[str], labels: Sequence[str], *, height: int = 360
+) -> go.Figure:
+    """Hessian eigenvalue densities (stochastic Lanczos quadrature), one line per loss, log density axis."""
+    if not (len(spectra) == len(names) == len(labels)):
+        raise ValueError(f"need one name and label per spectrum, got {len(spectra)}, {len(names)}, {len(labels)}")
+    fig = styled_figure(title="Hessian spectral density", x_title="eigenvalue λ", y_title="density", height=height)
+    for spectrum, name, label in zip(spectra, names, labels, strict=True):
+        # the log axis cannot show zeros; below 1e-8 of the peak nothing is readable anyway
+        density = np.maximum(spectrum.density, 1e-8 * max(float(spectrum.density.max()), 1e-300))
+        fig.add_trace(
+            go.Scatter(
+                x=spectrum.grid, y=density, mode="lines", name=label, line=dict(color=color_for(name), width=2),
+                hovertemplate=f"<b>{label}</b><br>λ = %{{x:.4g}}: density %{{y:.3g}}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_yaxes(type="log", exponentformat="power")
+    return fig
+
+
+def sharpness_figure(
+    sharpness: Sequence[Sharpness], names: Sequence[str], labels: Sequence[str], *, height: int = 360
+) -> go.Figure:
+    """Top Hessian eigenvalue at each training snapshot per loss, with the 2/lr stability threshold dashed."""
+    if not (len(sharpness) == len(names) == len(labels)):
+        raise ValueError(f"need one name and label per run, got {len(sharpness)}, {len(names)}, {len(labels)}")
+    fig = styled_figure(
+        title="Sharpness along training", x_title="epoch", y_title="top Hessian eigenvalue λ_max", height=height
+    )
+    thresholds = set()
+    for run, name, label in zip(sharpness, names, labels, strict=True):
+        fig.add_trace(
+            go.Scatter(
+                x=run.steps, y=run.top_eigenvalue, mode="lines+markers", name=label,
+                line=dict(color=color_for(name), width=2.2), marker=dict(size=5),
+                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}: λ_max %{{y:.4g}}<extra></extra>",
+            )
+        )  # fmt: skip
+        if math.isfinite(run.threshold):
+            thresholds.add(round(run.threshold, 12))
+    for threshold in sorted(thresholds):
+        fig.add_hline(
+            y=threshold, line=dict(color="#d62728", width=1.8, dash="dash"),
+            annotation_text=f"2/lr = {threshold:.3g}", annotation_position="top left",
+        )  # fmt: skip
+    values = np.concatenate([np.asarray(r.top_eigenvalue, np.float64) for r in sharpness] or [np.zeros(1)])
+    top = max([float(np.nanmax(values)) if values.size else 1.0, *thresholds])
+    if values.size and np.nanmin(values) > 0 and top / max(float(np.nanmin(values)), 1e-300) > 100:
+        fig.update_yaxes(type="log")
+    return fig
