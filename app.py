@@ -14,6 +14,9 @@ PAGES = {
     "Explore": [
         st.Page(str(ROOT / "pages" / "loss_shapes.py"), title="Loss shapes", icon="📈", default=True),
     ],
+    "Train": [
+        st.Page(str(ROOT / "pages" / "train_compare.py"), title="Train & compare", icon="🧪"),
+    ],
 }
 
 page = st.navigation(PAGES)

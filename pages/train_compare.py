@@ -93,15 +93,14 @@ trained = ui.dataset(run.data)
 params = dict(run.losses)
 names = result.names
 labels = [ui.run_label(name, params[name]) for name in names]
+runs = list(zip(names, histories, strict=True))  # (loss, History): derived views reuse the stored run
 if trained.notes:
     st.caption("Data: " + "; ".join(trained.notes) + ".")
 
 if trained.task == "regression" and trained.n_features == 1:
     st.subheader("Fitted curves over training")
     with st.spinner("Evaluating the snapshots…"):
-        curves = [
-            ui.snapshot_curves(run, n, params[n], _history=h) for n, h in zip(names, histories, strict=True)
-        ]
+        curves = [ui.snapshot_curves(run, n, params[n], _history=h) for n, h in runs]
     epochs, frames = ui.frames_by_epoch([h.snapshot_epochs for h in histories], curves)
     st.plotly_chart(
         figures.regression_figure(trained, frames, [f"epoch {e}" for e in epochs]), key="train.fig.fit"
@@ -109,22 +108,16 @@ if trained.task == "regression" and trained.n_features == 1:
     st.caption("Press ▶ Play or drag the epoch slider to watch the fits move; outliers are marked with an X.")
 elif trained.task == "regression":
     st.subheader("Predicted vs true (test set)")
-    predictions = [
-        ui.final_predictions(run, n, params[n], _history=h) for n, h in zip(names, histories, strict=True)
-    ]
+    predictions = [ui.final_predictions(run, n, params[n], _history=h) for n, h in runs]
     st.plotly_chart(
         figures.prediction_figure(trained.y_test, predictions, labels, names), key="train.fig.pred"
     )
 else:
     st.subheader("Decision boundaries over training")
     with st.spinner("Evaluating the snapshots on the map grid…"):
-        surfaces = [
-            ui.snapshot_surfaces(run, n, params[n], _history=h) for n, h in zip(names, histories, strict=True)
-        ]
+        surfaces = [ui.snapshot_surfaces(run, n, params[n], _history=h) for n, h in runs]
     epochs, frames = ui.frames_by_epoch([h.snapshot_epochs for h in histories], surfaces)
-    titles = [
-        f"{label} · test acc {h.final['test_acc']:.0%}" for label, h in zip(labels, histories, strict=True)
-    ]
+    titles = [ui.panel_title(n, params[n], f"test acc {h.final['test_acc']:.0%}") for n, h in runs]
     points = st.toggle("Show training points", value=True, key="train.points")
     st.plotly_chart(
         figures.boundary_figure(
@@ -132,23 +125,7 @@ else:
         ),
         key="train.fig.boundaries",
     )
-    text = (
-        "Press ▶ Play or drag the epoch slider to replay training. "
-        + ("Colour: P(class) (white = 0.5, black line = the boundary). " if trained.n_classes == 2 else "")
-        + (
-            "Colour: predicted class, paler where the model is less confident. "
-            if trained.n_classes > 2
-            else ""
-        )
-        + "Points: training data coloured by the label the model was given; X = a flipped (noisy) label."
-    )
-    if trained.projection is not None:
-        text += (
-            f" The model was trained on all {trained.n_features} features; the map shows its predictions on "
-            "the plane of the first two principal components of the training data (grid points mapped back "
-            "with the inverse projection), so projected points can sit on the 'wrong' side."
-        )
-    st.caption(text)
+    st.caption(ui.map_caption(trained))
 
 st.subheader("Training curves")
 st.plotly_chart(figures.training_curves_figure(histories, labels, trained.task), key="train.fig.curves")
@@ -161,31 +138,31 @@ if trained.noisy_mask.any() and trained.task != "regression":
 
 st.subheader("Metrics (final weights, clean test set)")
 with st.spinner("Scoring…"):
-    scores = [
-        ui.test_metrics(trained, ui.final_predictions(run, n, params[n], _history=h))
-        for n, h in zip(names, histories, strict=True)
-    ]
+    scores = [ui.test_metrics(trained, ui.final_predictions(run, n, params[n], _history=h)) for n, h in runs]
 rows = figures.metrics_table(labels, scores, [h.seconds for h in histories], trained.task)
 ui.show_metrics(rows)
 
-st.subheader("Per-sample gradient weight: clean vs noisy samples")
+mask, first, second, groups = ui.weight_groups(trained, run)
+st.subheader(f"Per-sample gradient weight: {groups}")
 with st.spinner("Computing per-sample gradients…"):
-    weights = [
-        ui.gradient_weights(run, n, params[n], _history=h) for n, h in zip(names, histories, strict=True)
-    ]
-regression = trained.task == "regression"
+    weights = [ui.gradient_weights(run, n, params[n], _history=h) for n, h in runs]
 st.plotly_chart(
     figures.gradient_weight_figure(
-        weights, trained.noisy_mask, labels, names,
-        clean_name="inliers" if regression else "clean labels",
-        noisy_name="outliers" if regression else "flipped labels",
+        weights,
+        mask,
+        [ui.panel_title(n, params[n]) for n in names],
+        names,
+        clean_name=first,
+        noisy_name=second,
     ),
     key="train.fig.weights",
-)  # fmt: skip
+)
 st.caption(
     "|∂L/∂z| per training sample at the final weights, against the label the model was given: how hard each "
-    "sample pulls. A noise-robust loss gives flipped (or outlier) samples small weights."
-    + ("" if trained.noisy_mask.any() else " No sample is noisy here: add label noise to compare the groups.")
+    "sample pulls on the model. Compare the mean weights in each panel's subtitle: an unbounded loss "
+    "(squared error, cross-entropy) lets noisy samples pull hardest; bounded or redescending losses cap "
+    "their pull. With imbalance, the ratio says how much harder a loss pulls on the minority class."
+    + ("" if mask.any() else " Add label noise or imbalance to compare two groups of samples.")
 )
 
 state.sync()

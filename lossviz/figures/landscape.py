@@ -22,6 +22,7 @@ _LOG_FLOOR = 1e-6  # with a log scale, values below this fraction of the largest
 TRAJECTORY_COLOR = "#ffffff"
 POINT_COLOR = "#e4002b"
 GRID_NAME = "grid"  # name of the invisible, clickable grid-point traces
+CLICK_NODES = 21  # clickable nodes per axis and panel
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -101,8 +102,10 @@ def _bilinear(surface: Surface, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
 
 
-def _trajectory_2d(trajectory: Curve, show_legend: bool) -> list[go.Scatter]:
-    epochs = trajectory.extra.get("epoch", np.arange(len(trajectory.x)))
+def _trajectory_2d(trajectory: Curve, panel: int, show_legend: bool) -> list[go.Scatter]:
+    epochs = np.asarray(trajectory.extra.get("epoch", np.arange(len(trajectory.x))), np.float64)
+    # customdata rows [epoch, nan, panel]: a click on a snapshot selects its point like a grid node does
+    custom = np.column_stack([epochs, np.full(len(epochs), np.nan), np.full(len(epochs), panel)])
     line = go.Scatter(
         x=trajectory.x,
         y=trajectory.y,
@@ -113,8 +116,8 @@ def _trajectory_2d(trajectory: Curve, show_legend: bool) -> list[go.Scatter]:
         line=dict(color=TRAJECTORY_COLOR, width=2),
         marker=dict(size=6, color=TRAJECTORY_COLOR, line=dict(color="#222", width=1)),
         unselected=dict(marker=dict(opacity=1.0)),
-        customdata=np.asarray(epochs),
-        hovertemplate="epoch %{customdata}<br>(%{x:.3g}, %{y:.3g})<extra>trajectory</extra>",
+        customdata=custom,
+        hovertemplate="epoch %{customdata[0]}<br>(%{x:.3g}, %{y:.3g})<extra>trajectory</extra>",
     )
     start = go.Scatter(
         x=trajectory.x[:1],
@@ -125,6 +128,7 @@ def _trajectory_2d(trajectory: Curve, show_legend: bool) -> list[go.Scatter]:
         showlegend=show_legend,
         marker=dict(size=11, symbol="circle-open", color="#111", line=dict(width=2.5)),
         unselected=dict(marker=dict(opacity=1.0)),
+        customdata=custom[:1],
         hovertemplate="initialisation (epoch 0)<extra></extra>",
     )
     return [line, start]
@@ -146,7 +150,7 @@ def surfaces_figure(
     """Small multiples of loss surfaces (z[i, j] at (xs[j], ys[i])) sharing one colour scale and contour levels.
 
     2-D: filled contours with the trajectory (white line, open circle at initialisation, the final weights at
-    the origin) and, when clickable, an invisible marker on every grid node so a click selects a point
+    the origin) and, when clickable, invisible markers on grid nodes (at most CLICK_NODES per axis) so a click selects a point
     (customdata = [loss, accuracy, panel]). point = (panel, x, y) is marked with a red cross. 3-D: surfaces in
     scenes with the trajectory lifted onto the surface. log draws log10(loss) with ticks labelled in loss units.
     """
@@ -154,7 +158,9 @@ def surfaces_figure(
     if n == 0:
         raise ValueError("surfaces must hold at least one Surface")
     if len(names) != n or len(titles) != n:
-        raise ValueError(f"need one name and title per surface: {n} surfaces, {len(names)} names, {len(titles)} titles")
+        raise ValueError(
+            f"need one name and title per surface: {n} surfaces, {len(names)} names, {len(titles)} titles"
+        )
     if trajectories is not None and len(trajectories) != n:
         raise ValueError(f"need one trajectory (or None) per surface, got {len(trajectories)} for {n}")
     rows, columns = grid_shape(n)
@@ -184,9 +190,10 @@ def surfaces_figure(
         row, col = i // columns + 1, i % columns + 1
         z = scaled(surface.z, log, floor)
         hover = _hover_data(surface)
+        accuracy = "<br>accuracy %{customdata[1]:.1%}" if "accuracy" in surface.extra else ""
         template = (
-            f"{x_title} = %{{x:.3g}}, {y_title} = %{{y:.3g}}<br>loss %{{customdata[0]:.4g}}"
-            "<br>accuracy %{customdata[1]:.1%}<extra></extra>"
+            f"{x_title} = %{{x:.3g}}, {y_title} = %{{y:.3g}}<br>loss %{{customdata[0]:.4g}}{accuracy}"
+            "<extra></extra>"
         )
         if three_d:
             fig.add_trace(
@@ -243,8 +250,12 @@ def surfaces_figure(
             col=col,
         )
         if clickable:
-            gx, gy = np.meshgrid(surface.xs, surface.ys)  # (ny, nx), row-major like z
-            data = np.column_stack([hover.reshape(-1, 2), np.full(gx.size, i)])  # (ny * nx, 3)
+            # every k-th node (at most CLICK_NODES per axis): thousands of SVG markers slow the browser down
+            sx = max(1, math.ceil((len(surface.xs) - 1) / (CLICK_NODES - 1)))
+            sy = max(1, math.ceil((len(surface.ys) - 1) / (CLICK_NODES - 1)))
+            gx, gy = np.meshgrid(surface.xs[::sx], surface.ys[::sy])  # (my, mx), row-major like z
+            nodes = hover[::sy, ::sx].reshape(-1, 2)
+            data = np.column_stack([nodes, np.full(gx.size, i)])  # (my * mx, 3) = [loss, accuracy, panel]
             fig.add_trace(
                 go.Scatter(
                     x=gx.ravel(),
@@ -263,7 +274,7 @@ def surfaces_figure(
             )
         trajectory = trajectories[i] if trajectories is not None else None
         if trajectory is not None and len(trajectory.x):
-            for trace in _trajectory_2d(trajectory, show_legend=i == 0):
+            for trace in _trajectory_2d(trajectory, i, show_legend=i == 0):
                 fig.add_trace(trace, row=row, col=col)
         fig.add_trace(
             go.Scatter(
@@ -275,6 +286,7 @@ def surfaces_figure(
                 showlegend=i == 0,
                 marker=dict(size=13, symbol="star", color="#ffd400", line=dict(color="#111", width=1)),
                 unselected=dict(marker=dict(opacity=1.0)),
+                customdata=[[np.nan, np.nan, i]],
                 hovertemplate="trained weights<extra></extra>",
             ),
             row=row,
@@ -344,8 +356,8 @@ def slices_figure(
                 go.Scatter(
                     x=curve.x, y=curve.y, mode="lines", name=curve.label or name, legendgroup=name,
                     showlegend=col == 1, line=dict(color=color_for(name), width=2.2), customdata=custom,
-                    hovertemplate=f"<b>{curve.label or name}</b><br>%{{x:.3g}}: loss %{{y:.4g}}, "
-                    "accuracy %{customdata:.1%}<extra></extra>",
+                    hovertemplate=f"<b>{curve.label or name}</b><br>%{{x:.3g}}: loss %{{y:.4g}}"
+                    + (", accuracy %{customdata:.1%}" if acc is not None else "") + "<extra></extra>",
                 ),
                 row=1, col=col,
             )  # fmt: skip
@@ -356,7 +368,9 @@ def slices_figure(
     return fig
 
 
-def interpolation_figure(interpolation: Interpolation, name_a: str, name_b: str, *, height: int = 360) -> go.Figure:
+def interpolation_figure(
+    interpolation: Interpolation, name_a: str, name_b: str, *, height: int = 360
+) -> go.Figure:
     """Loss (left axis) and accuracy (right axis) along (1 - alpha)·theta_a + alpha·theta_b, barrier marked."""
     fig = styled_figure(
         title=interpolation.label and f"Measured with {interpolation.label}",
@@ -410,8 +424,12 @@ def spectrum_figure(
 ) -> go.Figure:
     """Hessian eigenvalue densities (stochastic Lanczos quadrature), one line per loss, log density axis."""
     if not (len(spectra) == len(names) == len(labels)):
-        raise ValueError(f"need one name and label per spectrum, got {len(spectra)}, {len(names)}, {len(labels)}")
-    fig = styled_figure(title="Hessian spectral density", x_title="eigenvalue λ", y_title="density", height=height)
+        raise ValueError(
+            f"need one name and label per spectrum, got {len(spectra)}, {len(names)}, {len(labels)}"
+        )
+    fig = styled_figure(
+        title="Hessian spectral density", x_title="eigenvalue λ", y_title="density", height=height
+    )
     for spectrum, name, label in zip(spectra, names, labels, strict=True):
         # the log axis cannot show zeros; below 1e-8 of the peak nothing is readable anyway
         density = np.maximum(spectrum.density, 1e-8 * max(float(spectrum.density.max()), 1e-300))
@@ -430,9 +448,14 @@ def sharpness_figure(
 ) -> go.Figure:
     """Top Hessian eigenvalue at each training snapshot per loss, with the 2/lr stability threshold dashed."""
     if not (len(sharpness) == len(names) == len(labels)):
-        raise ValueError(f"need one name and label per run, got {len(sharpness)}, {len(names)}, {len(labels)}")
+        raise ValueError(
+            f"need one name and label per run, got {len(sharpness)}, {len(names)}, {len(labels)}"
+        )
     fig = styled_figure(
-        title="Sharpness along training", x_title="epoch", y_title="top Hessian eigenvalue λ_max", height=height
+        title="Sharpness along training",
+        x_title="epoch",
+        y_title="top Hessian eigenvalue λ_max",
+        height=height,
     )
     thresholds = set()
     for run, name, label in zip(sharpness, names, labels, strict=True):

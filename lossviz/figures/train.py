@@ -61,7 +61,7 @@ def _subplots(
         shared_xaxes="all" if shared else False,
         shared_yaxes="all" if shared else False,
         horizontal_spacing=0.05 if shared else 0.08,
-        vertical_spacing=0.1 if shared else 0.24,
+        vertical_spacing=0.1 if shared else 0.3,
         **kwargs,
     )
     fig.update_layout(
@@ -329,7 +329,7 @@ def boundary_figure(
     # the legend sits in the top margin, above the panel titles
     fig.update_layout(
         legend=dict(orientation="h", yref="container", y=0.995, yanchor="top", x=0.0, xanchor="left"),
-        margin=dict(t=80),
+        margin=dict(t=95),
     )
     if len(frames) > 1:
         labels = list(frame_labels) or [f"frame {f}" for f in range(len(frames))]
@@ -618,12 +618,12 @@ def gradient_weight_figure(
     clean_name: str = "clean labels",
     noisy_name: str = "flipped labels",
     bins: int = 30,
-    height_per_row: int = 260,
+    height_per_row: int = 290,
 ) -> go.Figure:
     """Per loss, histograms of the per-sample gradient weight |dL/dz| for clean vs noisy training samples.
 
-    Each group is in percent of itself (the noisy subset is small); the panel subtitle gives the ratio of
-    mean weights, noisy / clean: below 1 the loss pulls less on the noisy samples than on the clean ones.
+    Each group is in percent of itself (the noisy subset is small); the panel subtitle gives both groups'
+    mean weights and their ratio noisy / clean: below 1 the loss pulls less on the noisy samples.
     """
     if not (len(weights) == len(titles) == len(names)):
         raise ValueError(
@@ -637,8 +637,8 @@ def gradient_weight_figure(
         noisy_mean = float(np.nanmean(w[noisy])) if noisy.any() else math.nan
         if noisy.any() and clean_mean > 0:
             subtitles.append(
-                f"{title}<br><span style='font-size:11px;color:#555'>mean weight {noisy_name} / "
-                f"{clean_name} = {noisy_mean / clean_mean:.2f}</span>"
+                f"{title}<br><span style='font-size:11px;color:#555'>mean {noisy_name} {noisy_mean:.3g} "
+                f"vs {clean_name} {clean_mean:.3g} (×{noisy_mean / clean_mean:.2f})</span>"
             )
         else:
             subtitles.append(title)
@@ -662,7 +662,7 @@ def gradient_weight_figure(
         fig.update_xaxes(title_text="|∂L/∂z| per sample", row=row, col=col)
         if col == 1:
             fig.update_yaxes(title_text="% of group", row=row, col=col)
-    fig.update_layout(barmode="overlay", bargap=0.0, margin=dict(t=105))
+    fig.update_layout(barmode="overlay", bargap=0.0, margin=dict(t=125))
     fig.update_layout(
         legend=dict(orientation="h", yref="container", y=0.995, yanchor="top", x=0.0, xanchor="left")
     )

@@ -140,6 +140,14 @@ def run_label(name: str, params: Mapping[str, float] | ParamsKey = ()) -> str:
     return f"{title} · {shown}" if shown else title
 
 
+def panel_title(name: str, params: Mapping[str, float] | ParamsKey = (), note: str = "") -> str:
+    """A small-multiple title: the loss's title, then its hyperparameters and a note on a smaller line."""
+    items = params.items() if isinstance(params, Mapping) else params
+    second = " · ".join(part for part in (", ".join(f"{k}={v:.3g}" for k, v in items), note) if part)
+    title = losses.get(name).title
+    return f"{title}<br><span style='font-size:11px'>{second}</span>" if second else title
+
+
 # ----------------------------------------------------------------------------------------------- data
 
 
@@ -506,8 +514,8 @@ def preset_settings(key: str) -> TrainSettings:
         data["noise"] = toy_default_noise(source)
     if source in VARIABLE_K and data.get("n_classes") is None:
         data["n_classes"] = 3  # make_dataset's default class count
-    if source not in _real_sets() and data.get("n") is None:
-        data["n"] = 500  # make_dataset's default size for toy sets
+    if data.get("n") is None:  # make_dataset's default: 500 points for toy sets, every row of a real set
+        data["n"] = None if source in _real_sets() else 500
     model = {_MODEL_KEYS[k]: v for k, v in preset.model.items() if k in _MODEL_KEYS}
     training = {k: preset.training[k] for k in _TRAINING_KEYS if k in preset.training}
     bound = tuple((name, params_key(losses.get(name).bind(**params))) for name, params in preset.losses)
@@ -860,3 +868,39 @@ def data_summary(data: Dataset) -> str:
     text = f"{len(data.X_train)} training / {len(data.X_test)} test rows, {data.n_features} features, {kind}."
     notes = "; ".join(data.notes)
     return text + (f" {notes[:1].upper()}{notes[1:]}." if notes else "")
+
+
+def weight_groups(data: Dataset, settings: TrainSettings) -> tuple[np.ndarray, str, str, str]:
+    """How to split the gradient-weight histograms: (mask of the second group, the two names, a title).
+
+    Flipped labels (or outliers) when there are any; else the minority class of an imbalanced set; else one
+    group of all samples.
+    """
+    if data.noisy_mask.any():
+        if data.task == "regression":
+            return data.noisy_mask, "inliers", "outliers", "inliers vs outliers"
+        return data.noisy_mask, "clean labels", "flipped labels", "clean vs noisy labels"
+    if data.n_classes and settings.data.imbalance > 1:
+        title = f"majority vs minority class ({data.class_names[-1]})"
+        others = "majority" if data.n_classes == 2 else "other classes"
+        return data.y_train == data.n_classes - 1, others, "minority", title
+    return np.zeros(len(data.y_train), bool), "all samples", "", "all training samples"
+
+
+def map_caption(data: Dataset) -> str:
+    """How to read the decision maps (colours, points, and the PCA plane for more than two features)."""
+    if data.n_classes == 2:
+        colour = "Colour: P(class) (white = 0.5, black line = the boundary). "
+    else:
+        colour = "Colour: the predicted class, paler where the model is less confident. "
+    text = (
+        f"Press ▶ Play or drag the epoch slider to replay training. {colour}Points: training data coloured "
+        "by the label the model was given; X = a flipped (noisy) label."
+    )
+    if data.projection is not None:
+        text += (
+            f" The model was trained on all {data.n_features} features; the map shows its predictions on the "
+            "plane of the first two principal components of the training data (grid points mapped back with "
+            "the inverse projection), so projected points can sit on the 'wrong' side."
+        )
+    return text

@@ -257,7 +257,7 @@ def test_gradient_weight_figure_reports_the_mean_weight_ratio():
     weights = [np.array([0.2, 0.4, 1.0, 1.0, 1.0, 1.0]), np.array([2.0, 2.0, 1.0, 1.0, 1.0, 1.0])]
     fig = figures.gradient_weight_figure(weights, noisy, ["GCE", "CE"], ["gce", "cross_entropy"])
     titles = [a.text for a in fig.layout.annotations]
-    assert "= 0.30" in titles[0] and "= 2.00" in titles[1]
+    assert "mean flipped labels 0.3 vs clean labels 1 (×0.30)" in titles[0] and "(×2.00)" in titles[1]
     assert len(_traces(fig, "bar")) == 4  # clean and noisy per loss
     clean_only = figures.gradient_weight_figure([weights[0]], np.zeros(6, bool), ["GCE"], ["gce"])
     assert len(_traces(clean_only, "bar")) == 1 and clean_only.layout.annotations[0].text == "GCE"

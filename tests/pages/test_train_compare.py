@@ -123,6 +123,26 @@ def test_regression_preset_fills_widgets_and_trains():
 
 
 @pytest.mark.parametrize("key", list(ui.presets()))
+def test_preset_settings_rebuild_the_library_preset(key):
+    from lossviz.data import make_dataset
+    from lossviz.presets import PRESETS, build_model
+
+    preset, settings = PRESETS[key], ui.preset_settings(key)
+    expected = make_dataset(seed=0, **preset.dataset)
+    data = ui.dataset(settings.data)
+    np.testing.assert_array_equal(data.X_train, expected.X_train)
+    np.testing.assert_array_equal(data.y_train, expected.y_train)
+    for (name, params), bound in zip(settings.losses, preset.bound_losses(), strict=True):
+        assert name == bound.name and dict(params) == pytest.approx(bound.params)
+        mine = ui.initial_model(settings, name).state_dict()
+        theirs = build_model(preset, expected, bound, seed=0).state_dict()
+        assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    for field in ("optimizer", "lr", "epochs", "batch_size", "weight_decay"):
+        if field in preset.training:
+            assert getattr(settings, field) == preset.training[field]
+
+
+@pytest.mark.parametrize("key", list(ui.presets()))
 def test_every_preset_round_trips_through_the_widgets(key):
     preset = ui.preset_settings(key)
     at = _page(ui.widget_values(preset))
@@ -255,7 +275,9 @@ def test_csv_with_a_real_valued_target_trains_regression_losses():
     X = rng.normal(size=(80, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=80)
     rows = "\n".join(",".join(f"{v:.4f}" for v in (*x, t)) for x, t in zip(X, y, strict=True))
-    at = _csv_page(f"a,b,c,target\n{rows}".encode(), {"train.epochs": 50, "train.model": "linear"})
+    at = _csv_page(
+        f"a,b,c,target\n{rows}".encode(), {"train.epochs": 100, "train.lr": 0.1, "train.model": "linear"}
+    )
     assert not at.exception and not at.error
     assert "regression target" in _texts(at.sidebar.caption)
     assert at.multiselect(key="train.losses.regression").value == ["squared", "huber", "cauchy"]
