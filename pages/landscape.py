@@ -63,12 +63,13 @@ def coordinate(label: str, name: str, lim: tuple[float, float], container: Any =
 def choose_clicked_point() -> None:
     """on_select of the surfaces chart: a clicked grid node (or snapshot, or centre) becomes the chosen point."""
     event = st.session_state.get(FIGURE) or {}
-    print("LV CLICK", event, flush=True)
     points = (event.get("selection") or {}).get("points") or []
     panels = st.session_state.get(PANELS, [])
     for point in points:
         custom = point.get("customdata")
-        if not isinstance(custom, (list, tuple)) or len(custom) != 3:
+        if isinstance(custom, dict):  # a typed array arrives as {"0": ..., "1": ..., "2": ...}
+            custom = [custom.get(str(i)) for i in range(len(custom))]
+        if not isinstance(custom, (list, tuple)) or len(custom) != 3 or custom[2] is None:
             continue
         panel = int(custom[2])
         if 0 <= panel < len(panels) and point.get("x") is not None:
