@@ -307,7 +307,7 @@ def _bind(loss: LossLike) -> BoundLoss:
 
 
 def loss_label(bound: BoundLoss) -> str:
-    """Legend text for a bound loss: its name, with hyperparameters when it has any, e.g. "focal (gamma=2)"."""
+    """Legend text for a bound loss: its name, with its hyperparameters if any, e.g. "focal (gamma=2)"."""
     if not bound.params:
         return bound.name
     return f"{bound.name} ({', '.join(f'{k}={v:g}' for k, v in bound.params.items())})"
@@ -325,7 +325,9 @@ def _inputs(
     return Xt, yt
 
 
-# A plan is a list of ops the stacked engine runs on (G, n, F) activations with per-point weights.
+# A plan is a list of ops the stacked engine runs for G grid points at once. Activations live in one of
+# three layouts: "shared" inputs (n, F) or (n, C, H, W) common to every point; "vec" (G, n, F); "img"
+# (n, G*C, H, W) channels-last, the G points' channels stacked so that one grouped convolution serves all.
 _ELEMENTWISE: dict[type[nn.Module], Callable[[torch.Tensor, bool], torch.Tensor]] = {
     nn.ReLU: lambda h, own: h.relu_() if own else h.relu(),
     nn.Tanh: lambda h, own: h.tanh_() if own else h.tanh(),
@@ -334,21 +336,32 @@ _ELEMENTWISE: dict[type[nn.Module], Callable[[torch.Tensor, bool], torch.Tensor]
     nn.GELU: lambda h, own: F.gelu(h),
     nn.Identity: lambda h, own: h,
     nn.Dropout: lambda h, own: h,  # eval mode
+    nn.Dropout2d: lambda h, own: h,
 }
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
 def _plan(module: nn.Module, prefix: str = "") -> list[tuple] | None:
-    """Ops for the stacked engine if module chains Linear / BatchNorm1d / elementwise layers, else None."""
-    from lossviz import models  # local: models is optional for landscapes of arbitrary modules
+    """Ops for the stacked engine if module chains Linear / Conv2d / norm / pool / elementwise layers."""
+    from lossviz import models  # local: landscapes work for arbitrary modules too
 
     kind = type(module)
     if kind is nn.Linear:
         return [("linear", prefix + "weight", prefix + "bias" if module.bias is not None else None)]
+    if kind is nn.Conv2d:
+        if module.groups != 1 or module.padding_mode != "zeros":
+            return None
+        bias = prefix + "bias" if module.bias is not None else None
+        return [("conv", prefix + "weight", bias, module.stride, module.padding, module.dilation)]
     if kind in _ELEMENTWISE:
         if kind is nn.GELU and module.approximate != "none":
             return None
-        return [("act", _ELEMENTWISE[kind])]
-    if kind is nn.BatchNorm1d:
+        return [("act", _ELEMENTWISE[kind], kind)]
+    if kind in _POOLS:
+        return [("pool", module)]
+    if kind is nn.Flatten:
+        return [("flatten",)] if module.start_dim == 1 and module.end_dim == -1 else None
+    if kind in (nn.BatchNorm1d, nn.BatchNorm2d):
         if module.running_mean is None or module.running_var is None:
             return None  # no running statistics: eval mode would use batch statistics
         w = prefix + "weight" if module.weight is not None else None
@@ -363,10 +376,18 @@ def _plan(module: nn.Module, prefix: str = "") -> list[tuple] | None:
             if sub is None:
                 return None
             ops += sub
+        # ReLU then max-pool equals max-pool then ReLU (max commutes with monotone maps): ReLU on fewer values
+        for i in range(len(ops) - 1):
+            if ops[i][0] == "act" and ops[i][2] is nn.ReLU and ops[i + 1][0] == "pool":
+                if isinstance(ops[i + 1][1], nn.MaxPool2d):
+                    ops[i], ops[i + 1] = ops[i + 1], ops[i]
         return ops
     if kind is models.MLP:
         body, head = _plan(module.body, prefix + "body."), _plan(module.head, prefix + "head.")
         return None if body is None or head is None else body + head
+    if kind is models.DigitsCNN:
+        body, head = _plan(module.body, prefix + "body."), _plan(module.head, prefix + "head.")
+        return None if body is None or head is None else [("image", (1, 8, 8)), *body, *head]
     if kind is models.Linear:
         return _plan(module.head, prefix + "head.")
     if kind is models._ResidualBlock:
@@ -378,11 +399,18 @@ def _plan(module: nn.Module, prefix: str = "") -> list[tuple] | None:
 
 
 class _Stacked:
-    """Runs a plan for G grid points at once: per-point weights (G, out, in), batched matmuls."""
+    """Runs a plan for G grid points at once: per-point weights, batched matmuls and grouped convolutions."""
 
-    def __init__(self, plan: list[tuple], setup: _Setup) -> None:
-        self.plan, self.setup = plan, setup
+    def __init__(self, plan: list[tuple], setup: _Setup, directions: torch.Tensor) -> None:
+        self.plan, self.setup, self.directions = plan, setup, directions  # directions (k, S)
         self.buffers: dict[tuple[int, ...], torch.Tensor] = {}
+        # The first Linear / Conv2d on the shared input is linear in its weights and bias, so its output at
+        # theta + sum_i c_i d_i is B_0 + sum_i c_i B_i with B_0 = layer(x; theta), B_i = layer(x; d_i): k + 1
+        # passes per data chunk, then one small matmul per chunk of points. A Conv2d with one input channel
+        # runs at a few GFLOP/s, so this replaces what was half of the digits CNN's time (measured).
+        first = next((i for i, op in enumerate(plan) if op[0] not in ("image", "flatten")), None)
+        self.first = first if first is not None and plan[first][0] in ("linear", "conv") else None
+        self.bases: dict[tuple[int, int], tuple[torch.Tensor, tuple[int, ...]]] = {}
 
     def _buffer(self, key: tuple[int, ...], shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         # reuse output buffers across chunks: fresh large allocations page-fault on every call
@@ -392,96 +420,182 @@ class _Stacked:
             self.buffers[key] = buf
         return buf[: shape[0]]
 
-    def forward(self, flat: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        g = flat.shape[0]
-        h = X.unsqueeze(0).expand(g, *X.shape)  # (G, n, F), shared input
-        h, _ = self._run(self.plan, flat, h, own=False, path=())
-        return h
+    def forward(self, flat: torch.Tensor, X: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """Outputs (G, n, K) of the G points flat (G, S) = theta + coeffs (G, k) @ directions, on X."""
+        if self.first is None:
+            h, layout, _ = self._run(self.plan, flat, X, "shared", False, ())
+        else:
+            h, layout, _ = self._run(self.plan[: self.first], flat, X, "shared", False, ())
+            h, layout = self._first_layer(h, coeffs)
+            h, layout, _ = self._run(self.plan[self.first + 1 :], flat, h, layout, True, (self.first + 1,))
+        return self._vec(h, layout, flat.shape[0])
+
+    def _first_layer(self, x: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """The first parametrised layer for G points as one (G, k + 1) @ (k + 1, n * F) matmul."""
+        s, op = self.setup, self.plan[self.first]  # type: ignore[index]
+        key = (x.data_ptr(), x.shape[0])  # one basis per data chunk
+        if key not in self.bases:
+            rows = []
+            for vec in (s.theta, *self.directions):  # (k + 1) parameter vectors: theta, then each direction
+                w = s.view(vec, op[1])
+                b = s.view(vec, op[2]) if op[2] is not None else None
+                if op[0] == "linear":
+                    out = F.linear(x, w, b)  # (n, out)
+                else:
+                    out = F.conv2d(x, w, b, *op[3:])  # (n, C, H, W) -> channels-last order (n, H, W, C)
+                    out = out.permute(0, 2, 3, 1)
+                rows.append(out.reshape(-1))
+                shape = out.shape
+            self.bases[key] = (torch.stack(rows), tuple(shape))  # (k + 1, n * F)
+        basis, shape = self.bases[key]
+        g = coeffs.shape[0]
+        full = torch.cat([torch.ones_like(coeffs[:, :1]), coeffs], 1)  # (G, k + 1)
+        out = self._buffer((self.first, -1), (g, basis.shape[1]), basis)  # type: ignore[arg-type]
+        torch.mm(full, basis, out=out)
+        if op[0] == "linear":
+            return out.view(g, *shape), "vec"  # (G, n, out)
+        n, H, W, C = shape
+        if g > 1:  # (G, n, H, W, C) -> (n, H, W, G, C): the stacked channels of the grouped convolutions
+            out = out.view(g, n * H * W, C).transpose(0, 1).reshape(n, H, W, g * C)
+        return out.view(n, H, W, g * C).permute(0, 3, 1, 2), "img"  # (n, G*C, H, W) in channels-last memory
+
+    @staticmethod
+    def _vec(h: torch.Tensor, layout: str, g: int) -> torch.Tensor:
+        if layout == "vec":
+            return h
+        if layout == "shared" and h.dim() == 2:
+            return h.unsqueeze(0).expand(g, *h.shape)  # (G, n, F) without a copy
+        raise ValueError(f"the stacked engine cannot use a {h.dim()}-D activation as features")
+
+    @staticmethod
+    def _img(h: torch.Tensor, layout: str, g: int) -> torch.Tensor:
+        if layout == "img":
+            return h
+        if layout == "shared" and h.dim() == 4:
+            return h.repeat(1, g, 1, 1).contiguous(memory_format=torch.channels_last)  # (n, G*C, H, W)
+        raise ValueError(f"the stacked engine expected an image activation, got {h.dim()}-D")
 
     def _run(
-        self, ops: list[tuple], flat: torch.Tensor, h: torch.Tensor, own: bool, path: tuple[int, ...]
-    ) -> tuple[torch.Tensor, bool]:
+        self,
+        ops: list[tuple],
+        flat: torch.Tensor,
+        h: torch.Tensor,
+        layout: str,
+        own: bool,
+        path: tuple[int, ...],
+    ) -> tuple[torch.Tensor, str, bool]:
         s = self.setup
+        g = flat.shape[0]
         for k, op in enumerate(ops):
             key = (*path, k)
             if op[0] == "linear":
+                x = self._vec(h, layout, g)  # (G, n, in)
                 w = s.view(flat, op[1])  # (G, out, in)
-                out_shape = (h.shape[0], h.shape[1], w.shape[1])
-                buf = self._buffer(key, out_shape, h)
+                buf = self._buffer(key, (g, x.shape[1], w.shape[1]), x)
                 if op[2] is not None:
-                    torch.baddbmm(s.view(flat, op[2]).unsqueeze(1), h, w.transpose(1, 2), out=buf)
+                    torch.baddbmm(s.view(flat, op[2]).unsqueeze(1), x, w.transpose(1, 2), out=buf)
                 else:
-                    torch.bmm(h, w.transpose(1, 2), out=buf)
-                h, own = buf, True
+                    torch.bmm(x, w.transpose(1, 2), out=buf)
+                h, layout, own = buf, "vec", True
+            elif op[0] == "conv":
+                _, w_name, b_name, stride, padding, dilation = op
+                w = s.view(flat, w_name)  # (G, out, in, kh, kw) -> the G filter banks stacked
+                w = w.reshape(g * w.shape[1], *w.shape[2:]).contiguous(memory_format=torch.channels_last)
+                bias = s.view(flat, b_name).reshape(-1) if b_name is not None else None
+                if layout == "shared":  # one input for all points: an ordinary convolution with G*out filters
+                    x, groups = h.contiguous(memory_format=torch.channels_last), 1
+                else:
+                    x, groups = self._img(h, layout, g), g
+                h, layout, own = F.conv2d(x, w, bias, stride, padding, dilation, groups), "img", True
             elif op[0] == "act":
                 h = op[1](h, own)
+                own = own or layout != "shared"
+            elif op[0] == "pool":
+                h, own = op[1](h), True  # per channel: the stacked channels are pooled independently
+            elif op[0] == "flatten":
+                if layout == "img":  # (n, G*C, H, W) -> (G, n, C*H*W) in each point's (C, H, W) order
+                    h, layout = h.reshape(h.shape[0], g, -1).transpose(0, 1), "vec"
+                elif layout == "shared":
+                    h = h.flatten(1)
+            elif op[0] == "image":
+                if layout != "shared":
+                    raise ValueError("the stacked engine reshapes only the input into images")
+                if h.dim() == 2:
+                    h = h.reshape(h.shape[0], *op[1])
             elif op[0] == "bn":
                 _, w_name, b_name, m_name, v_name, eps = op
-                scale = torch.rsqrt(s.view(flat, v_name) + eps)  # (G, F)
+                scale = torch.rsqrt(s.view(flat, v_name) + eps)  # (G, C)
                 if w_name is not None:
                     scale = scale * s.view(flat, w_name)
                 shift = -s.view(flat, m_name) * scale
                 if b_name is not None:
                     shift = shift + s.view(flat, b_name)
-                if own:
-                    h = h.mul_(scale.unsqueeze(1)).add_(shift.unsqueeze(1))
+                if layout == "shared" and h.dim() == 2:
+                    h, layout, own = self._vec(h, layout, g), "vec", False
+                if layout == "vec":
+                    scale, shift = scale.unsqueeze(1), shift.unsqueeze(1)  # (G, 1, F)
                 else:
-                    h, own = torch.addcmul(shift.unsqueeze(1), h, scale.unsqueeze(1)), True
+                    h, layout = self._img(h, layout, g), "img"
+                    scale, shift = scale.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1)  # (1, G*C, 1, 1)
+                h = h.mul_(scale).add_(shift) if own else torch.addcmul(shift, h, scale)
+                own = True
             elif op[0] == "residual":
-                r, _ = self._run(op[1], flat, h, own=False, path=key)
-                h, own = (r.add_(h), True) if r.data_ptr() != h.data_ptr() else (r + h, True)
+                r, _, _ = self._run(op[1], flat, h, layout, False, key)
+                h, layout, own = r.add_(self._vec(h, layout, g)), "vec", True
             elif op[0] == "harmonic":
                 _, w_name, exponent, eps = op
+                x = self._vec(h, layout, g)
                 w = s.view(flat, w_name)  # (G, K, D)
-                squared = (h.unsqueeze(2) - w.unsqueeze(1)).pow(2).sum(-1)  # (G, n, K), the model's form
-                h, own = torch.log(squared + eps**2).mul_(-0.5 * exponent), True
+                squared = (x.unsqueeze(2) - w.unsqueeze(1)).pow(2).sum(-1)  # (G, n, K), the model's form
+                h, layout, own = torch.log(squared + eps**2).mul_(-0.5 * exponent), "vec", True
             else:  # pragma: no cover - plans are built by _plan only
                 raise AssertionError(op)
-        return h, own
+        return h, layout, own
 
 
-def _activation_floats(module: nn.Module, x: torch.Tensor) -> int:
-    """Floats of activation per sample: the summed sizes of every leaf module's output on one sample."""
-    total = [0]
+def _activation_profile(module: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """(widest, total) floats of activation per sample over every leaf module's output, on one sample."""
+    sizes: list[int] = [x[:1].numel()]
 
     def hook(_m: nn.Module, _i: Any, out: Any) -> None:
         if torch.is_tensor(out):
-            total[0] += out.numel()
+            sizes.append(out.numel())
 
     leaves = [m for m in module.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with torch.no_grad():
-            out = module(x[:1])
+            sizes.append(module(x[:1]).numel())
     finally:
         for h in handles:
             h.remove()
-    return max(total[0], out.numel(), x[:1].numel())
+    return max(sizes), sum(sizes)
 
 
 @dataclass
 class _Engine:
-    """Evaluates outputs at theta + coeffs @ directions for chunks of grid points."""
+    """Evaluates outputs at theta + coeffs @ directions for chunks of grid points and of samples."""
 
     setup: _Setup
     kind: str  # "stacked" | "vmap" | "loop"
     points_per_chunk: int
+    samples_per_chunk: int
     stacked: _Stacked | None = None
     channels_last: bool = False
 
-    def forward(self, flat: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        """Model outputs (G, n, K) for the G flat states in flat (G, S) on inputs X (n, ...)."""
+    def forward(self, flat: torch.Tensor, X: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """Model outputs (G, n, K) for the G states flat (G, S) = theta + coeffs @ directions, on X."""
         s = self.setup
         if self.kind == "stacked":
             assert self.stacked is not None
-            return self.stacked.forward(flat, X)
+            return self.stacked.forward(flat, X, coeffs)
         if self.kind == "vmap":
             return vmap(lambda f: functional_call(s.module, s.state(f), (X,)))(flat)
         outs = []
         for f in flat:
             state = s.state(f)
             if self.channels_last:
-                # mkldnn runs 2-D convolutions several times faster in channels-last layout on the CPU
+                # oneDNN runs these small 2-D convolutions faster in channels-last layout (measured)
                 state = {
                     k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
                     for k, v in state.items()
@@ -491,46 +605,51 @@ class _Engine:
 
 
 def _make_engine(
-    setup: _Setup, X: torch.Tensor, engine: str, n_batch: int, memory_mb: float | None
+    setup: _Setup,
+    X: torch.Tensor,
+    directions: torch.Tensor,
+    engine: str,
+    max_samples: int,
+    split: bool,
+    memory_mb: float | None,
 ) -> _Engine:
+    """Pick the engine and the chunk sizes: a chunk's widest activation stays within memory_mb.
+
+    max_samples caps the samples per forward pass (batch_size); split allows smaller data chunks than that
+    (false for batch-level losses, which need every sample at once).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
     if memory_mb is not None and not (memory_mb > 0):
         raise ValueError(f"memory_mb must be > 0, got {memory_mb!r}")
-    plan = _plan(setup.module) if X.dim() == 2 else None
+    plan = _plan(setup.module) if X.dim() in (2, 4) else None
     if engine == "stacked" and plan is None:
         raise ValueError(
-            f"engine='stacked' needs a chain of Linear / BatchNorm1d / activation layers on (N, D) inputs "
-            f"(lossviz MLP or Linear); {type(setup.module).__name__} is not one: use 'vmap' or 'loop'"
+            "engine='stacked' needs a chain of Linear / Conv2d (groups=1) / BatchNorm / pooling / activation "
+            f"layers (lossviz MLP, DigitsCNN, Linear, nn.Sequential); {type(setup.module).__name__} is not "
+            "one: use 'vmap' or 'loop'"
         )
-    has_conv = any(isinstance(m, nn.Conv2d) for m in setup.module.modules())
     if engine == "auto":
-        # measured in benchmarks/landscape.py: the stacked matmuls win wherever they apply; otherwise vmap
-        # amortises kernel launches on a GPU, while on the CPU a plain loop (channels-last convs) is faster
+        # measured in benchmarks/landscape.py: batched matmuls / grouped convolutions win wherever they apply;
+        # otherwise vmap amortises kernel launches on a GPU, and a plain per-point loop is best on the CPU
         engine = "stacked" if plan is not None else ("vmap" if setup.device.type == "cuda" else "loop")
     budget = (memory_mb or (_GPU_CHUNK_MB if setup.device.type == "cuda" else _CPU_CHUNK_MB)) * 2**20
-    itemsize = setup.theta.element_size()
+    widest, total = _activation_profile(setup.module, X)
+    # bytes per (point, sample): the stacked engine keeps about one widest activation alive, vmap all of them
+    unit = (widest if engine != "vmap" else total) * setup.theta.element_size()
+    samples = max_samples
+    if split and samples * unit > budget:
+        samples = max(min(64, max_samples), int(budget // unit))  # below ~64 samples per call, overheads win
+        # equal chunks: 1257 samples -> 629 + 628, not 1024 + 233
+        samples = -(-max_samples // -(-max_samples // samples))
+    points = max(1, int(budget // (samples * unit)))
     if engine == "stacked":
         assert plan is not None
-        widest = max(
-            [X.shape[-1]]
-            + [setup.shapes[setup.index[op[1]]][0] for op in _flat_ops(plan) if op[0] == "linear"]
-        )
-        per_point = n_batch * widest * itemsize
-        return _Engine(setup, "stacked", max(1, int(budget // per_point)), stacked=_Stacked(plan, setup))
+        return _Engine(setup, "stacked", points, samples, stacked=_Stacked(plan, setup, directions))
     if engine == "vmap":
-        per_point = n_batch * _activation_floats(setup.module, X) * itemsize * 2
-        return _Engine(setup, "vmap", max(1, int(budget // per_point)))
-    channels_last = has_conv and setup.device.type == "cpu"
-    return _Engine(setup, "loop", 64, channels_last=channels_last)
-
-
-def _flat_ops(plan: list[tuple]) -> Iterator[tuple]:
-    for op in plan:
-        if op[0] == "residual":
-            yield from _flat_ops(op[1])
-        else:
-            yield op
+        return _Engine(setup, "vmap", points, samples)
+    has_conv = any(isinstance(m, nn.Conv2d) for m in setup.module.modules())
+    return _Engine(setup, "loop", 64, samples, channels_last=has_conv and setup.device.type == "cpu")
 
 
 def _evaluate(
@@ -558,8 +677,9 @@ def _evaluate(
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     # batch-level losses (Dice, AUC, ...) and per-sample context only exist for the whole set: no data chunks
     whole = context is not None or any(b.spec.batch for b in bounds)
-    n_batch = n if (batch_size is None or whole) else min(batch_size, n)
-    eng = _make_engine(setup, X, engine, n_batch, memory_mb)
+    max_samples = n if (batch_size is None or whole) else min(batch_size, n)
+    eng = _make_engine(setup, X, directions, engine, max_samples, not whole, memory_mb)
+    n_batch = eng.samples_per_chunk
     coeffs_t = torch.as_tensor(coeffs, dtype=setup.dtype, device=setup.device)  # (P, k)
     n_points = coeffs_t.shape[0]
     loss_sums = torch.zeros(len(bounds), n_points, dtype=torch.float64, device=setup.device)
@@ -574,7 +694,7 @@ def _evaluate(
             for s0 in range(0, n, n_batch):
                 Xb, yb = X[s0 : s0 + n_batch], y[s0 : s0 + n_batch]
                 nb = Xb.shape[0]
-                out = eng.forward(flat, Xb)  # (G, nb, K)
+                out = eng.forward(flat, Xb, coeffs_t[start:stop])  # (G, nb, K)
                 out = out.reshape(g, nb, -1)
                 for li, bound in enumerate(bounds):
                     if whole:

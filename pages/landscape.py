@@ -1,5 +1,5 @@
-"""Landscape: loss surfaces of models trained with several losses on one colour scale, the training trajectory,
-1-D slices, interpolation between solutions, curvature, and the decision boundary at any point of a surface.
+"""Landscape: loss surfaces of models trained with several losses on one colour scale, the training
+trajectory, 1-D slices, interpolation, curvature, and the decision boundary at any point of a surface.
 
 Follows "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) and "Gradient Descent on Neural
 Networks Typically Occurs at the Edge of Stability" (Cohen et al., 2021). The view lives in the URL.
@@ -28,8 +28,6 @@ AXES_TITLES = {"random": "Random directions (filter-normalized)", "pca": "PCA of
 SPLIT_TITLES = {"train": "Training set", "test": "Test set"}
 SOURCE_TITLES = {"train": "Last Train & Compare run", "own": "Settings below"}
 
-import time as _t
-print("LV start", _t.time(), flush=True)
 st.title("Loss landscape")
 st.caption(
     "The loss around each trained model on a 2-D plane through its weights, the same directions and one "
@@ -61,22 +59,13 @@ def coordinate(label: str, name: str, lim: tuple[float, float], container: Any =
 
 
 def choose_clicked_point() -> None:
-    """on_select of the surfaces chart: a clicked grid node (or snapshot, or centre) becomes the chosen point."""
-    event = st.session_state.get(FIGURE) or {}
-    points = (event.get("selection") or {}).get("points") or []
-    panels = st.session_state.get(PANELS, [])
-    for point in points:
-        custom = point.get("customdata")
-        if isinstance(custom, dict):  # a typed array arrives as {"0": ..., "1": ..., "2": ...}
-            custom = [custom.get(str(i)) for i in range(len(custom))]
-        if not isinstance(custom, (list, tuple)) or len(custom) != 3 or custom[2] is None:
-            continue
-        panel = int(custom[2])
-        if 0 <= panel < len(panels) and point.get("x") is not None:
-            st.session_state[state.key("point", "loss")] = panels[panel]
-            st.session_state[state.key("point", "x")] = round(float(point["x"]), 4)
-            st.session_state[state.key("point", "y")] = round(float(point["y"]), 4)
-            return
+    """on_select of the surfaces chart: a clicked grid node, snapshot or centre becomes the chosen point."""
+    clicked = lv.clicked_point(st.session_state.get(FIGURE), st.session_state.get(PANELS, []))
+    if clicked is not None:
+        loss, x, y = clicked
+        st.session_state[state.key("point", "loss")] = loss
+        st.session_state[state.key("point", "x")] = x
+        st.session_state[state.key("point", "y")] = y
 
 
 # ----------------------------------------------------------------------------------------------- settings
@@ -89,8 +78,8 @@ with st.sidebar:
     if result is not None and result.names:
         source = widgets.choice(
             "Models", tuple(SOURCE_TITLES), state, "source", "train", format_func=SOURCE_TITLES.get,
-            help="Reuse the models trained on the Train & Compare page, or train here with the settings below "
-            "(the same cache: identical settings are never trained twice).",
+            help="Reuse the models trained on the Train & Compare page, or train here with the settings "
+            "below (the same cache: identical settings are never trained twice).",
         )  # fmt: skip
     if source == "train" and result is not None:
         settings = result.settings
@@ -125,7 +114,7 @@ if not settings.losses:
     st.stop()
 st.session_state[lv.SETTINGS] = settings
 
-# ----------------------------------------------------------------------------------------------- view controls
+# ------------------------------------------------------------------------------------------- view controls
 
 row = st.columns([2.4, 1.6, 1.2, 1.2, 1.1])
 axes = widgets.choice("Axes", lv.AXES, state, "axes", "random", format_func=AXES_TITLES.get, container=row[0])
@@ -153,7 +142,6 @@ seed = int(
 
 # ----------------------------------------------------------------------------------------------- training
 
-print("LV controls", _t.time(), flush=True)
 bar = st.progress(0.0, text="Training (or loading the cached models)…")
 trained = ui.train_all(settings, bar)
 for name, message in trained.errors.items():
@@ -162,7 +150,6 @@ for history in trained.histories.values():
     if history.diverged:
         st.warning(f"**{ui.run_label(history.loss_name)}** diverged: {history.message}.", icon="⚠️")
 params = dict(settings.losses)
-print("LV trained", _t.time(), flush=True)
 names = []
 for name in trained.names:
     try:
@@ -238,13 +225,11 @@ def surfaces_chart(found: dict[str, Any], clickable: bool) -> Any:
     )  # fmt: skip
 
 
-print("LV planes", _t.time(), flush=True)
 placeholder = st.empty()
 if view_key not in refined:
     coarse = compute_surfaces(lv.COARSE, "Coarse", 0.0, 0.3)
     if coarse:
         placeholder.plotly_chart(surfaces_chart(coarse, clickable=False), key="landscape.fig.coarse")
-print("LV coarse shown", _t.time(), flush=True)
 fine = compute_surfaces(resolution, "Refining:", 0.3, 1.0)
 bar.empty()
 if not fine:
@@ -254,14 +239,16 @@ refined.add(view_key)
 placeholder.plotly_chart(
     surfaces_chart(fine, clickable=True), key=FIGURE, on_select=choose_clicked_point, selection_mode="points"
 )
-print("LV fine shown", _t.time(), flush=True)
+trail = "red" if three_d else "white"
 if axes == "random":
     captured = ", ".join(f"{labels[n].split(' · ')[0]} {1 - planes[n].residual:.0%}" for n in shown)
     st.caption(
-        f"Axes δ, η: two Gaussian random directions (seeds {seed}, {seed + 1}), **filter-normalized** to each "
+        f"Axes δ, η: two Gaussian random directions (seeds {seed}, {seed + 1}), **filter-normalized** to "
+        "each "
         "model's own weights (every output filter of a direction gets the norm of the same filter of the "
         "weights; biases stay put), so the same seeds give like-for-like planes for every loss. The ★ is "
-        f"the trained model; the white line is the training trajectory projected by least squares (a random "
+        f"the trained model; the {trail} line is the training trajectory projected by least squares (a "
+        "random "
         f"plane holds little of it: share of its squared length in the plane — {captured}). "
         f"One colour scale for all panels{' (log)' if log else ''}; loss on the {split} set."
     )
@@ -356,7 +343,7 @@ else:
             key="landscape.fig.boundary",
         )  # fmt: skip
 
-# ----------------------------------------------------------------------------------------------- interpolation
+# ------------------------------------------------------------------------------------------- interpolation
 
 st.subheader("Interpolation between two solutions")
 tasks = {n: losses.get(n).task for n in shown}
@@ -366,13 +353,13 @@ if not pairable:
 else:
     columns = st.columns(3)
     first = widgets.choice(
-        "From (α = 0)", pairable, state, "interp.a", pairable[0], format_func=lambda n: labels[n], kind="select",
-        container=columns[0],
+        "From (α = 0)", pairable, state, "interp.a", pairable[0], format_func=lambda n: labels[n],
+        kind="select", container=columns[0],
     )  # fmt: skip
     partners = [n for n in pairable if n != first and tasks[n] == tasks[first]]
     second = widgets.choice(
-        "To (α = 1)", partners, state, "interp.b", partners[0], format_func=lambda n: labels[n], kind="select",
-        container=columns[1],
+        "To (α = 1)", partners, state, "interp.b", partners[0], format_func=lambda n: labels[n],
+        kind="select", container=columns[1],
     )  # fmt: skip
     measures = [n for n in shown if tasks[n] == tasks[first]]
     measure = widgets.choice(
@@ -389,7 +376,13 @@ else:
         st.error(str(err))
     else:
         left, right = st.columns([3, 1])
-        left.plotly_chart(figures.interpolation_figure(path, first, second), key="landscape.fig.interp")
+        left.plotly_chart(
+            figures.interpolation_figure(
+                path, first, second, labels=(labels[first], labels[second]),
+                title=f"Measured with {labels[measure]} on the {SPLIT_TITLES[split].lower()}",
+            ),
+            key="landscape.fig.interp",
+        )  # fmt: skip
         right.metric(
             "Loss barrier", f"{path.barrier:.4g}", help="max over α in [0, 1] of L(α) minus the chord"
         )
@@ -452,14 +445,14 @@ else:
         optimizer = ui.OPTIMIZER_TITLES.get(settings.optimizer, settings.optimizer)
         st.caption(
             "Hessian of the mean training loss at the trained weights. λ₁ · lr / 2 > 1 means plain gradient "
-            f"descent with this learning rate would be unstable there (edge of stability at 2/lr = {threshold:.3g}). "
+            "descent with this learning rate would be unstable there (edge of stability at "
+            f"2/lr = {threshold:.3g}). "
             + (
                 f"These models were trained with {optimizer}, whose effective step differs, so 2/lr is a "
                 "reference line only."
                 if settings.optimizer not in ("sgd",) or settings.batch_size is not None
-                else "These models were trained with full-batch gradient descent, where the threshold applies."
+                else "These models were trained with full-batch gradient descent: the threshold applies."
             )
         )
 
-print("LV end", _t.time(), flush=True)
 state.sync()

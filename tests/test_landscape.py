@@ -1,4 +1,4 @@
-"""Tests for lossviz.landscape: directions (Li et al. 2018), the batched evaluator against a naive loop, PCA."""
+"""Tests for lossviz.landscape: directions (Li et al. 2018), the batched evaluator vs a naive loop, PCA."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ YS = np.linspace(-0.5, 0.5, 3)
 
 
 def conv_net() -> nn.Module:
+    """Conv2d, BatchNorm2d, Flatten, Linear, Tanh: the stacked engine's image path on (N, 1, 6, 6) inputs."""
     torch.manual_seed(0)
     return nn.Sequential(
         nn.Conv2d(1, 3, 3),
@@ -150,13 +151,11 @@ CASES = {
     ),
     "binary-silu": (lambda: MLP(2, 1, width=5, activation="silu").double(), "logistic", 2, 2),
     "cnn": (lambda: DigitsCNN(n_outputs=3, channels=2).double(), "cross_entropy", 3, 64),
+    "cnn-bn-sequential": (lambda: conv_net().double(), "cross_entropy", 3, 36),  # X as (N, 1, 6, 6)
 }
 
 
-# the stacked engine refuses convolutions (test_stacked_engine_refuses_cnn)
-ENGINE_CASES = [
-    (c, e) for c in CASES for e in ("auto", "stacked", "vmap", "loop") if (c, e) != ("cnn", "stacked")
-]
+ENGINE_CASES = [(c, e) for c in CASES for e in ("auto", "stacked", "vmap", "loop")]
 
 
 @pytest.mark.parametrize(("case", "engine"), ENGINE_CASES, ids=[f"{c}-{e}" for c, e in ENGINE_CASES])
@@ -165,6 +164,11 @@ def test_surface_equals_naive_per_point_loop(case, engine):
     torch.manual_seed(0)
     model = make()
     X, y = data(n=20, d=d, k=k)
+    if case == "cnn-bn-sequential":
+        X = X.reshape(20, 1, 6, 6)  # image inputs (N, C, H, W)
+        with torch.no_grad():
+            model[1].running_mean.uniform_(-0.5, 0.5)
+            model[1].running_var.uniform_(0.5, 2.0)
     d1, d2 = landscape.random_direction(model, 0), landscape.random_direction(model, 1, ignore=None)
     surface = landscape.loss_surface(model, loss, X, y, d1, d2, XS, YS, engine=engine)
     z, acc = naive_surface(model, loss, X, y, d1, d2, XS, YS)
@@ -175,12 +179,17 @@ def test_surface_equals_naive_per_point_loop(case, engine):
     assert surface.label.startswith(loss)
 
 
-def test_stacked_engine_refuses_cnn():
-    model = DigitsCNN(n_outputs=3, channels=2)
-    X, y = data(n=4, d=64)
+def test_stacked_engine_refuses_what_it_cannot_batch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten(), nn.Linear(4, 3))  # grouped convolution
+    X, y = data(n=4, d=18, dtype=torch.float32)
+    X = X.reshape(4, 2, 3, 3)
     d = landscape.random_direction(model, 0)
     with pytest.raises(ValueError, match="engine='stacked'"):
         landscape.loss_surface(model, "cross_entropy", X, y, d, d, XS, YS, engine="stacked")
+    auto = landscape.loss_surface(model, "cross_entropy", X, y, d, d, XS, YS)  # falls back to the loop
+    z, _ = naive_surface(model, "cross_entropy", X, y, d, d, XS, YS)
+    np.testing.assert_allclose(auto.z, z, rtol=1e-5)
     with pytest.raises(ValueError, match="engine must be one of"):
         landscape.loss_surface(model, "cross_entropy", X, y, d, d, XS, YS, engine="fast")  # type: ignore[arg-type]
 
@@ -211,7 +220,7 @@ def test_regression_and_batch_level_losses():
     assert "accuracy" not in surface.extra  # no accuracy for regression
     labels = (torch.arange(30) % 2).long()
     # soft Dice only exists for the whole batch: batch_size must not split it
-    dice = landscape.loss_surface(model, "soft_dice", X, labels, d1, d2, XS, YS, batch_size=7)
+    dice = landscape.loss_surface(model, "soft_dice", X, labels, d1, d2, XS, YS, batch_size=7, memory_mb=1e-4)
     z_dice, acc = naive_surface(model, "soft_dice", X, labels, d1, d2, XS, YS)
     np.testing.assert_allclose(dice.z, z_dice, rtol=1e-10)
     np.testing.assert_allclose(dice.extra["accuracy"], acc)
@@ -228,6 +237,24 @@ def test_data_chunks_and_memory_bound_do_not_change_values(engine):
     )
     np.testing.assert_allclose(tiny.z, whole.z, rtol=1e-12)
     np.testing.assert_array_equal(tiny.extra["accuracy"], whole.extra["accuracy"])
+
+
+@pytest.mark.parametrize("engine", ["stacked", "vmap", "loop"])
+def test_memory_bound_splits_the_data_of_a_cnn(engine, monkeypatch):
+    model = DigitsCNN(n_outputs=3, channels=2).double()
+    X, y = data(n=200, d=64)
+    d1, d2 = landscape.random_direction(model, 0), landscape.random_direction(model, 1)
+    whole = landscape.loss_surface(model, "cross_entropy", X, y, d1, d2, XS, YS, engine=engine)
+    sizes: list[int] = []
+    real = landscape._Engine.forward
+    monkeypatch.setattr(
+        landscape._Engine, "forward", lambda eng, f, Xb, c: sizes.append(len(Xb)) or real(eng, f, Xb, c)
+    )
+    split = landscape.loss_surface(
+        model, "cross_entropy", X, y, d1, d2, XS, YS, engine=engine, memory_mb=0.05
+    )
+    assert set(sizes) == {50}  # 2 KB per sample and 50 KB: 64 samples at least, made equal: 4 x 50
+    np.testing.assert_allclose(split.z, whole.z, rtol=1e-12)
 
 
 def test_model_is_never_modified():
@@ -349,7 +376,7 @@ def test_interpolate_endpoints_values_and_barrier():
     assert result.barrier == pytest.approx(expected, abs=1e-12)
     assert 0 <= result.barrier_alpha <= 1
     assert result.accuracy is not None and result.accuracy.shape == alphas.shape
-    with pytest.raises(ValueError, match="same|lacks|shape"):
+    with pytest.raises(ValueError, match=r"lacks|shape"):
         landscape.interpolate(a, MLP(2, 3, width=7).double(), "cross_entropy", X, y)
 
 

@@ -52,7 +52,7 @@ def scaled(z: np.ndarray, log: bool, floor: float) -> np.ndarray:
 
 
 def shared_range(surfaces: Sequence[Surface], log: bool = False) -> tuple[float, float]:
-    """(zmin, zmax) over every surface's finite values, on the colour scale (log10 when log): one scale for all."""
+    """(zmin, zmax) over every surface's finite values on the colour scale (log10 when log): one for all."""
     if not surfaces:
         raise ValueError("surfaces must hold at least one Surface")
     floor = log_floor(surfaces)
@@ -64,6 +64,25 @@ def shared_range(surfaces: Sequence[Surface], log: bool = False) -> tuple[float,
     if high - low < 1e-12:  # a flat landscape still needs a scale
         low, high = low - 0.5, high + 0.5
     return low, high
+
+
+def log_ticks(low: float, high: float, most: int = 9) -> dict:
+    """tickvals/ticktext for a log axis from low to high: 1-2-5 steps, or whole decades when they are many."""
+    if not (low > 0 and high > 0):
+        return {}
+    low, high = min(low, high), max(low, high)
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for mantissas in ((1, 2, 5), (1,)):
+        values = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
+        values = [v for v in values if low / 1.05 <= v <= high * 1.05]
+        if len(values) <= most:
+            break
+    else:
+        step = math.ceil((last - first + 1) / most)
+        values = [10.0**e for e in range(first, last + 1, step)]
+    if len(values) < 2:  # a range inside one 1-2-5 step: Plotly's own ticks read better
+        return {}
+    return dict(tickmode="array", tickvals=values, ticktext=[f"{v:.3g}" for v in values])
 
 
 def _colorbar(log: bool, zmin: float, zmax: float) -> dict:
@@ -147,12 +166,13 @@ def surfaces_figure(
     clickable: bool = True,
     height_per_row: int = 380,
 ) -> go.Figure:
-    """Small multiples of loss surfaces (z[i, j] at (xs[j], ys[i])) sharing one colour scale and contour levels.
+    """Small multiples of loss surfaces (z[i, j] at (xs[j], ys[i])), one colour scale and one set of levels.
 
     2-D: filled contours with the trajectory (white line, open circle at initialisation, the final weights at
-    the origin) and, when clickable, invisible markers on grid nodes (at most CLICK_NODES per axis) so a click selects a point
+    the origin) and, when clickable, invisible markers on grid nodes (at most CLICK_NODES per axis) so a click
+    selects a point
     (customdata = [loss, accuracy, panel]). point = (panel, x, y) is marked with a red cross. 3-D: surfaces in
-    scenes with the trajectory lifted onto the surface. log draws log10(loss) with ticks labelled in loss units.
+    scenes with the trajectory lifted onto the surface. log draws log10(loss), ticks labelled in loss units.
     """
     n = len(surfaces)
     if n == 0:
@@ -232,6 +252,16 @@ def surfaces_figure(
                     row=row,
                     col=col,
                 )
+            centre = scaled(_bilinear(surface, np.zeros(1), np.zeros(1)), log, floor)
+            fig.add_trace(
+                go.Scatter3d(
+                    x=[0.0], y=[0.0], z=centre + 0.02 * (zmax - zmin), mode="markers",
+                    name="trained weights (centre)", legendgroup="centre", showlegend=i == 0,
+                    marker=dict(size=6, symbol="diamond", color="#ffd400", line=dict(color="#111", width=1)),
+                    hovertemplate="trained weights<extra></extra>",
+                ),
+                row=row, col=col,
+            )  # fmt: skip
             continue
         fig.add_trace(
             go.Contour(
@@ -319,7 +349,8 @@ def surfaces_figure(
         z_title = "log10 loss" if log else "loss"
         fig.update_scenes(
             xaxis_title=x_title, yaxis_title=y_title, zaxis_title=z_title, zaxis_range=[zmin, zmax],
-            aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.7), camera=dict(eye=dict(x=1.5, y=-1.5, z=1.1)),
+            aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.7),
+            camera=dict(eye=dict(x=1.6, y=-1.6, z=1.15)),
         )  # fmt: skip
     else:
         fig.update_layout(dragmode="zoom", clickmode="event+select")
@@ -362,18 +393,33 @@ def slices_figure(
                 row=1, col=col,
             )  # fmt: skip
         fig.update_xaxes(title_text=(x_title, y_title)[col - 1], row=1, col=col)
-    fig.update_yaxes(title_text="loss", type="log" if log else "linear", row=1, col=1)
-    fig.update_yaxes(type="log" if log else "linear", row=1, col=2)
+    for col, curves in enumerate((along_x, along_y), start=1):
+        ticks = {}
+        if log:
+            values = np.concatenate([np.asarray(c.y, np.float64) for c in curves] or [np.ones(1)])
+            positive = values[np.isfinite(values) & (values > 0)]
+            ticks = log_ticks(float(positive.min()), float(positive.max())) if positive.size else {}
+        fig.update_yaxes(type="log" if log else "linear", row=1, col=col, **ticks)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", y=-0.2, yanchor="top", x=0.0, xanchor="left"))
     return fig
 
 
 def interpolation_figure(
-    interpolation: Interpolation, name_a: str, name_b: str, *, height: int = 360
+    interpolation: Interpolation,
+    name_a: str,
+    name_b: str,
+    *,
+    labels: tuple[str, str] | None = None,
+    title: str = "",
+    height: int = 380,
 ) -> go.Figure:
-    """Loss (left axis) and accuracy (right axis) along (1 - alpha)·theta_a + alpha·theta_b, barrier marked."""
+    """Loss (left axis) and accuracy (right axis) on (1 - alpha)·theta_a + alpha·theta_b, the barrier marked.
+
+    name_a, name_b colour the endpoint lines (registry keys); labels name them above the plot.
+    """
     fig = styled_figure(
-        title=interpolation.label and f"Measured with {interpolation.label}",
+        title=title or (interpolation.label and f"Measured with {interpolation.label}"),
         x_title="α  (0 = first solution, 1 = second)",
         y_title="loss",
         height=height,
@@ -393,10 +439,13 @@ def interpolation_figure(
         )  # fmt: skip
         fig.update_layout(
             yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1.02], tickformat=".0%",
-                        showgrid=False)
+                        tickmode="array", tickvals=[0, 0.25, 0.5, 0.75, 1.0], showgrid=False, zeroline=False)
         )  # fmt: skip
-    for alpha, name in ((0.0, name_a), (1.0, name_b)):
-        fig.add_vline(x=alpha, line=dict(color=color_for(name), width=2, dash="dash"))
+    for alpha, name, text in zip((0.0, 1.0), (name_a, name_b), labels or ("", ""), strict=True):
+        fig.add_vline(
+            x=alpha, line=dict(color=color_for(name), width=2, dash="dash"), annotation_text=text,
+            annotation_position="top", annotation_font=dict(color=color_for(name), size=12),
+        )  # fmt: skip
     inside = (a >= 0) & (a <= 1)
     if inside.any() and interpolation.barrier > 0:
         # the straight chord between the endpoint losses, and the barrier as a vertical segment above it
@@ -435,7 +484,8 @@ def spectrum_figure(
         density = np.maximum(spectrum.density, 1e-8 * max(float(spectrum.density.max()), 1e-300))
         fig.add_trace(
             go.Scatter(
-                x=spectrum.grid, y=density, mode="lines", name=label, line=dict(color=color_for(name), width=2),
+                x=spectrum.grid, y=density, mode="lines", name=label,
+                line=dict(color=color_for(name), width=2),
                 hovertemplate=f"<b>{label}</b><br>λ = %{{x:.4g}}: density %{{y:.3g}}<extra></extra>",
             )
         )  # fmt: skip
@@ -457,7 +507,8 @@ def sharpness_figure(
         y_title="top Hessian eigenvalue λ_max",
         height=height,
     )
-    thresholds = set()
+    thresholds: set[float] = set()
+    steps = [np.asarray(r.steps, np.float64) for r in sharpness]
     for run, name, label in zip(sharpness, names, labels, strict=True):
         fig.add_trace(
             go.Scatter(
@@ -468,13 +519,22 @@ def sharpness_figure(
         )  # fmt: skip
         if math.isfinite(run.threshold):
             thresholds.add(round(run.threshold, 12))
+    span = np.concatenate(steps) if steps else np.zeros(1)
+    x0, x1 = (float(span.min()), float(span.max())) if span.size else (0.0, 1.0)
     for threshold in sorted(thresholds):
-        fig.add_hline(
-            y=threshold, line=dict(color="#d62728", width=1.8, dash="dash"),
-            annotation_text=f"2/lr = {threshold:.3g}", annotation_position="top left",
+        # a trace, not a shape: shapes on a log axis take log10 coordinates
+        fig.add_trace(
+            go.Scatter(
+                x=[x0, x1], y=[threshold, threshold], mode="lines", name=f"2/lr = {threshold:.3g}",
+                line=dict(color="#d62728", width=1.8, dash="dash"),
+                hovertemplate=f"2/lr = {threshold:.4g}: the stability threshold of gradient descent"
+                "<extra></extra>",
+            )
         )  # fmt: skip
     values = np.concatenate([np.asarray(r.top_eigenvalue, np.float64) for r in sharpness] or [np.zeros(1)])
-    top = max([float(np.nanmax(values)) if values.size else 1.0, *thresholds])
-    if values.size and np.nanmin(values) > 0 and top / max(float(np.nanmin(values)), 1e-300) > 100:
-        fig.update_yaxes(type="log")
+    values = values[np.isfinite(values)]
+    shown = np.concatenate([values, np.asarray(sorted(thresholds))])
+    if shown.size and shown.min() > 0 and shown.max() / shown.min() > 30:
+        # sharpness far below 2/lr (adaptive optimisers, small lr): a log axis shows both
+        fig.update_yaxes(type="log", **log_ticks(float(shown.min()), float(shown.max())))
     return fig

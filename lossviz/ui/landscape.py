@@ -104,6 +104,24 @@ def seed_defaults(state: PageState, defaults: Mapping[str, Any] = DEFAULTS) -> N
             st.session_state[key] = list(value) if isinstance(value, list) else value
 
 
+def clicked_point(event: Mapping[str, Any] | None, panels: list[str]) -> tuple[str, float, float] | None:
+    """(loss, x, y) of the first clicked grid node, snapshot or centre in a surfaces chart's selection event.
+
+    Those points carry customdata [value, value, panel]; Streamlit passes a typed array as {"0": .., "1": ..}.
+    """
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, Mapping):
+            custom = [custom.get(str(i)) for i in range(len(custom))]
+        if not isinstance(custom, (list, tuple)) or len(custom) != 3 or custom[2] is None:
+            continue
+        panel = int(custom[2])
+        if 0 <= panel < len(panels) and point.get("x") is not None and point.get("y") is not None:
+            return panels[panel], round(float(point["x"]), 4), round(float(point["y"]), 4)
+    return None
+
+
 def single(settings: ui.TrainSettings, loss: str, params: ParamsKey) -> ui.TrainSettings:
     """The settings of one loss's run alone: the cache key of its model, whatever else is selected."""
     return replace(settings.run_key(), losses=((loss, params),))
@@ -120,7 +138,8 @@ def loss_context(settings: ui.TrainSettings, loss: str) -> dict[str, torch.Tenso
     unsupported = [c for c in spec.context if c not in SUPPORTED_CONTEXT]
     if unsupported:
         raise ValueError(
-            f"{spec.title} needs {', '.join(unsupported)} during training, which has no value at an arbitrary "
+            f"{spec.title} needs {', '.join(unsupported)} during training, which has no value at an "
+            "arbitrary "
             "point of the landscape; its surface is not drawn"
         )
     if not spec.context:
@@ -197,7 +216,7 @@ def plane(
 
 
 def _pca_limits(values: np.ndarray, span: float) -> tuple[float, float]:
-    """The trajectory's range along one PCA axis (with the origin), padded, scaled by span about the origin."""
+    """The trajectory's range on one PCA axis (with the origin), padded, scaled by span about the origin."""
     low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
     pad = PCA_MARGIN * (high - low) or 0.1
     return (float(span) * (low - pad), float(span) * (high + pad))
@@ -320,7 +339,7 @@ def boundary_at(
     return boundary.decision_surface(proba, xy, ui.MAP_RESOLUTION, margin)
 
 
-# ----------------------------------------------------------------------------------------------- interpolation
+# ------------------------------------------------------------------------------------------- interpolation
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -1,0 +1,228 @@
+"""Landscape figures: one colour scale and one set of contour levels for all panels, the grid convention, the
+clickable grid nodes, the trajectory, log ticks, interpolation barrier, spectra and sharpness vs 2/lr."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from lossviz.figures import landscape as figures
+from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface
+
+
+def _surface(scale: float = 1.0, offset: float = 0.0, n: int = 5, acc: bool = True) -> Surface:
+    xs = np.linspace(-1.0, 1.0, n)
+    ys = np.linspace(-2.0, 2.0, n + 2)  # a different length catches a transposed z
+    gx, gy = np.meshgrid(xs, ys)
+    z = offset + scale * (gx**2 + 0.5 * gy**2 + 0.3 * gx)  # (ny, nx), z[i, j] at (xs[j], ys[i])
+    extra = {"accuracy": 1.0 / (1.0 + z)} if acc else {}
+    return Surface(xs=xs, ys=ys, z=z, extra=extra, label="loss")
+
+
+def _trajectory() -> Curve:
+    x = np.array([-0.8, -0.5, -0.2, 0.0])
+    return Curve(name="t", x=x, y=0.5 * x, extra={"epoch": np.array([0, 10, 20, 30])})
+
+
+def _traces(fig: go.Figure, kind: str) -> list:
+    return [t for t in fig.data if t.type == kind]
+
+
+@pytest.mark.parametrize(("n", "shape"), [(1, (1, 1)), (2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3))])
+def test_grid_shape(n, shape):
+    assert figures.grid_shape(n) == shape
+
+
+def test_grid_shape_rejects_zero():
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        figures.grid_shape(0)
+
+
+def test_shared_range_spans_every_surface_linear_and_log():
+    a, b = _surface(1.0, 0.1), _surface(3.0, 0.5)
+    low, high = figures.shared_range([a, b])
+    assert low == pytest.approx(min(a.z.min(), b.z.min()))
+    assert high == pytest.approx(max(a.z.max(), b.z.max()))
+    low, high = figures.shared_range([a, b], log=True)
+    assert low == pytest.approx(math.log10(min(a.z.min(), b.z.min())))
+    assert high == pytest.approx(math.log10(max(a.z.max(), b.z.max())))
+
+
+def test_shared_range_widens_a_flat_landscape():
+    flat = Surface(xs=np.arange(3.0), ys=np.arange(3.0), z=np.full((3, 3), 2.0))
+    assert figures.shared_range([flat]) == (1.5, 2.5)
+
+
+def test_log_scale_clips_non_positive_values_at_the_floor():
+    s = Surface(xs=np.arange(3.0), ys=np.arange(2.0), z=np.array([[0.0, 1e-3, 1.0], [-1.0, 10.0, 100.0]]))
+    floor = figures.log_floor([s])
+    assert floor == pytest.approx(1e-3)  # the smallest positive value (above 1e-6 of the largest)
+    z = figures.scaled(s.z, True, floor)
+    assert np.allclose(z, [[-3, -3, 0], [-3, 1, 2]])
+
+
+def test_surfaces_share_one_coloraxis_and_the_same_contour_levels():
+    surfaces = [_surface(1.0), _surface(2.0, 0.2), _surface(0.5, 0.05)]
+    names = ["cross_entropy", "focal", "gce"]
+    fig = figures.surfaces_figure(surfaces, names, ["A", "B", "C"], [_trajectory()] * 3)
+    contours = _traces(fig, "contour")
+    assert len(contours) == 3
+    low, high = figures.shared_range(surfaces)
+    assert fig.layout.coloraxis.cmin == pytest.approx(low) and fig.layout.coloraxis.cmax == pytest.approx(
+        high
+    )
+    assert {c.coloraxis for c in contours} == {"coloraxis"}
+    levels = {(c.contours.start, c.contours.end, c.contours.size) for c in contours}
+    assert len(levels) == 1  # one set of levels: a colour means the same loss in every panel
+    for contour, surface in zip(contours, surfaces, strict=True):
+        # grid convention: x = xs, y = ys and z[i, j] at (xs[j], ys[i]) unchanged
+        assert np.allclose(contour.x, surface.xs) and np.allclose(contour.y, surface.ys)
+        assert np.allclose(np.asarray(contour.z), surface.z)
+    assert [a.text for a in fig.layout.annotations][:3] == ["A", "B", "C"]
+
+
+def test_clickable_grid_nodes_carry_loss_accuracy_and_panel():
+    surfaces = [_surface(n=41), _surface(2.0, n=41)]
+    fig = figures.surfaces_figure(surfaces, ["cross_entropy", "focal"], ["A", "B"])
+    grids = [t for t in fig.data if t.name == figures.GRID_NAME]
+    assert len(grids) == 2
+    for panel, (grid, surface) in enumerate(zip(grids, surfaces, strict=True)):
+        data = np.asarray(grid.customdata, dtype=np.float64)
+        assert len(grid.x) <= figures.CLICK_NODES**2  # thinned for the browser
+        assert np.all(data[:, 2] == panel)
+        for x, y, (loss, acc, _) in zip(grid.x, grid.y, data, strict=True):
+            j, i = int(np.argmin(abs(surface.xs - x))), int(np.argmin(abs(surface.ys - y)))
+            assert surface.xs[j] == pytest.approx(x) and surface.ys[i] == pytest.approx(y)  # a node
+            assert loss == pytest.approx(surface.z[i, j]) and acc == pytest.approx(
+                surface.extra["accuracy"][i, j]
+            )
+
+
+def test_trajectory_centre_and_chosen_point_are_drawn():
+    fig = figures.surfaces_figure(
+        [_surface(), _surface(2.0)], ["cross_entropy", "focal"], ["A", "B"], [_trajectory(), None],
+        point=(1, 0.25, -0.5),
+    )  # fmt: skip
+    lines = [t for t in fig.data if t.name == "training trajectory"]
+    assert (
+        len(lines) == 1
+        and np.allclose(lines[0].x, _trajectory().x)
+        and np.allclose(lines[0].y, _trajectory().y)
+    )
+    assert np.allclose(np.asarray(lines[0].customdata)[:, 0], [0, 10, 20, 30])  # epochs for the hover
+    centres = [t for t in fig.data if t.name == "trained weights (centre)"]
+    assert len(centres) == 2 and all(t.x == (0.0,) and t.y == (0.0,) for t in centres)
+    chosen = [t for t in fig.data if t.name == "chosen point"]
+    assert len(chosen) == 1 and chosen[0].x == (0.25,) and chosen[0].y == (-0.5,)
+    assert chosen[0].xaxis == "x2"  # on the second panel
+
+
+def test_log_surfaces_plot_log10_with_ticks_in_loss_units():
+    surface = _surface(1.0, 0.01)
+    fig = figures.surfaces_figure([surface], ["cross_entropy"], ["A"], log=True)
+    contour = _traces(fig, "contour")[0]
+    assert np.allclose(np.asarray(contour.z), np.log10(surface.z))
+    bar = fig.layout.coloraxis.colorbar
+    assert bar.tickvals and all(
+        float(t) == pytest.approx(10**v, rel=1e-2) for v, t in zip(bar.tickvals, bar.ticktext, strict=True)
+    )
+    hover = np.asarray(next(t for t in fig.data if t.name == figures.GRID_NAME).customdata, np.float64)
+    assert hover[:, 0].min() == pytest.approx(surface.z.min())  # the hover keeps the loss itself
+
+
+def test_three_d_lifts_the_trajectory_onto_the_surface():
+    surface = _surface(n=9)
+    trajectory = Curve(
+        name="t", x=surface.xs[[1, 4, 6]], y=surface.ys[[2, 5, 8]], extra={"epoch": np.arange(3)}
+    )
+    fig = figures.surfaces_figure([surface], ["cross_entropy"], ["A"], [trajectory], three_d=True)
+    assert len(_traces(fig, "surface")) == 1 and not _traces(fig, "contour")
+    path = next(t for t in fig.data if t.name == "training trajectory")
+    lift = 0.01 * (surface.z.max() - surface.z.min())
+    assert np.allclose(np.asarray(path.z) - lift, surface.z[[2, 5, 8], [1, 4, 6]])  # nodes: exact values
+
+
+def test_bilinear_is_exact_for_bilinear_functions():
+    xs, ys = np.linspace(0, 1, 4), np.linspace(-1, 2, 5)
+    gx, gy = np.meshgrid(xs, ys)
+    surface = Surface(xs=xs, ys=ys, z=1 + 2 * gx - gy + 0.5 * gx * gy)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, 20), rng.uniform(-1, 2, 20)
+    # bilinear interpolation reproduces a bilinear function only inside each cell, where it is exact
+    assert np.allclose(figures._bilinear(surface, x, y), 1 + 2 * x - y + 0.5 * x * y)
+
+
+def test_surfaces_figure_checks_lengths():
+    with pytest.raises(ValueError, match="one name and title per surface"):
+        figures.surfaces_figure([_surface()], ["a", "b"], ["A"])
+    with pytest.raises(ValueError, match="one trajectory"):
+        figures.surfaces_figure([_surface()], ["a"], ["A"], [None, None])
+    with pytest.raises(ValueError, match="at least one"):
+        figures.surfaces_figure([], [], [])
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.015, 7.0), (1.4, 200.0), (1e-5, 1e5), (0.15, 0.9)])
+def test_log_ticks_are_round_and_inside_the_range(low, high):
+    ticks = figures.log_ticks(low, high)
+    values = ticks["tickvals"]
+    assert 2 <= len(values) <= 9
+    assert all(low / 1.05 <= v <= high * 1.05 for v in values)
+    for v in values:
+        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-12)
+        assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9
+
+
+def test_log_ticks_leave_a_narrow_or_invalid_range_to_plotly():
+    assert figures.log_ticks(0.3, 0.9) == {}  # one 1-2-5 value inside: Plotly's own ticks read better
+    assert figures.log_ticks(0.0, 1.0) == {}
+
+
+def test_slices_figure_has_both_axes_per_loss():
+    curves = [Curve(name=n, x=np.linspace(-1, 1, 11), y=np.linspace(0.1, 2, 11), label=n) for n in ("a", "b")]
+    fig = figures.slices_figure(curves, curves, ["a", "b"], log=True)
+    assert len(fig.data) == 4
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert fig.layout.yaxis.tickvals  # round 1-2-5 ticks instead of Plotly's minor digits
+    with pytest.raises(ValueError, match="one curve per name"):
+        figures.slices_figure(curves, curves[:1], ["a", "b"])
+
+
+def test_interpolation_figure_marks_the_barrier_above_the_chord():
+    alphas = np.linspace(-0.5, 1.5, 81)
+    loss = 1.0 + 0.2 * alphas + np.sin(np.pi * np.clip(alphas, 0, 1))  # a bump of height 1 at alpha = 0.5
+    path = Interpolation(alphas=alphas, loss=loss, accuracy=np.full(81, 0.9), barrier=1.0, barrier_alpha=0.5)
+    fig = figures.interpolation_figure(path, "cross_entropy", "focal", labels=("CE", "Focal"))
+    barrier = next(t for t in fig.data if t.name.startswith("barrier"))
+    chord = next(t for t in fig.data if t.name == "linear chord")
+    assert chord.y == pytest.approx((1.0, 1.2))  # the endpoint losses
+    assert barrier.x == (0.5, 0.5) and barrier.y[1] - barrier.y[0] == pytest.approx(1.0)
+    assert barrier.y[0] == pytest.approx(1.1)  # the chord's value at alpha = 0.5
+    assert next(t for t in fig.data if t.name == "accuracy").yaxis == "y2"
+    assert {a.text for a in fig.layout.annotations} >= {"CE", "Focal"}
+
+
+def test_spectrum_figure_is_positive_on_a_log_axis():
+    grid = np.linspace(-1, 5, 50)
+    density = np.exp(-((grid - 2) ** 2))
+    density[:10] = 0.0
+    spectrum = Spectrum(
+        grid=grid, density=density, nodes=np.zeros((1, 2)), weights=np.zeros((1, 2)),
+        eigenvalues=np.array([2.0]), trace=2.0, n_params=3, sigma=0.1,
+    )  # fmt: skip
+    fig = figures.spectrum_figure([spectrum], ["cross_entropy"], ["CE"])
+    assert fig.layout.yaxis.type == "log" and min(fig.data[0].y) > 0
+
+
+def test_sharpness_figure_draws_two_over_lr_as_a_trace():
+    steps = np.arange(0, 50, 10)
+    near = Sharpness(steps=steps, top_eigenvalue=np.array([5.0, 12, 18, 19.5, 20.1]), threshold=20.0)
+    fig = figures.sharpness_figure([near], ["cross_entropy"], ["CE"])
+    line = next(t for t in fig.data if t.name.startswith("2/lr"))
+    assert line.y == (20.0, 20.0) and line.x == (0.0, 40.0)
+    assert fig.layout.yaxis.type != "log" and not fig.layout.shapes  # close to 2/lr: a linear axis
+    far = Sharpness(steps=steps, top_eigenvalue=np.array([0.5, 1, 2, 3, 4.0]), threshold=200.0)
+    fig = figures.sharpness_figure([far], ["cross_entropy"], ["CE"])
+    assert fig.layout.yaxis.type == "log" and 200.0 in fig.layout.yaxis.tickvals
