@@ -16,6 +16,7 @@ PAGES = {
     ],
     "Train": [
         st.Page(str(ROOT / "pages" / "train_compare.py"), title="Train & compare", icon="🧪"),
+        st.Page(str(ROOT / "pages" / "landscape.py"), title="Loss landscape", icon="⛰️"),
     ],
 }
 
@@ -24,9 +25,9 @@ page = st.navigation(PAGES)
 with st.sidebar:
     with st.expander("About lossviz"):
         st.markdown(
-            "An interactive explorer of loss functions: their shapes and gradients, and (soon) how models "
-            "trained with them separate data, what their loss landscapes look like, and how calibrated and "
-            "robust they are. Every loss, slider and formula comes from one registry in the `lossviz` "
+            "An interactive explorer of loss functions: their shapes and gradients, how models trained "
+            "with them separate data, and what their filter-normalized loss landscapes and curvature look "
+            "like. Every loss, slider and formula comes from one registry in the `lossviz` "
             "library, which also works from a notebook (`import lossviz`)."
         )
 

@@ -184,7 +184,7 @@ def _lanczos(
         alpha = float(w @ v)
         alphas.append(alpha)
         scale = max(scale, abs(alpha), float(w.norm()))
-        # full reorthogonalisation (twice is enough, "twice is enough" of Parlett)
+        # full reorthogonalisation against the whole basis, done twice ("twice is enough", Parlett)
         for _ in range(2):
             w = w - V[: j + 1].T @ (V[: j + 1] @ w)
         beta = float(w.norm())

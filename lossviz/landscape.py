@@ -39,7 +39,7 @@ Progress = Callable[[float, str], None]
 
 # Working-set size of one chunk of grid points. On the CPU a chunk that stays in the last-level cache
 # measured fastest (benchmarks/landscape.py); on a GPU bigger chunks amortise kernel launches.
-_CPU_CHUNK_MB = 8.0
+_CPU_CHUNK_MB = 4.0
 _GPU_CHUNK_MB = 512.0
 _EPS = 1e-10  # as in the reference implementation: keeps a zero filter from dividing by zero
 
@@ -404,12 +404,13 @@ class _Stacked:
     def __init__(self, plan: list[tuple], setup: _Setup, directions: torch.Tensor) -> None:
         self.plan, self.setup, self.directions = plan, setup, directions  # directions (k, S)
         self.buffers: dict[tuple[int, ...], torch.Tensor] = {}
-        # The first Linear / Conv2d on the shared input is linear in its weights and bias, so its output at
-        # theta + sum_i c_i d_i is B_0 + sum_i c_i B_i with B_0 = layer(x; theta), B_i = layer(x; d_i): k + 1
-        # passes per data chunk, then one small matmul per chunk of points. A Conv2d with one input channel
-        # runs at a few GFLOP/s, so this replaces what was half of the digits CNN's time (measured).
+        # A first Conv2d on the shared input is linear in its weights and bias, so its output at
+        # theta + sum_i c_i d_i is B_0 + sum_i c_i B_i with B_0 = conv(x; theta), B_i = conv(x; d_i): k + 1
+        # convolutions per data chunk, then one small matmul per chunk of points. A convolution with one input
+        # channel runs at a few GFLOP/s (3.3 ms against 0.24 ms for the matmul, 629 digits, one thread), so
+        # this removes what was half of the digits CNN's time. For a first Linear it measured no faster.
         first = next((i for i, op in enumerate(plan) if op[0] not in ("image", "flatten")), None)
-        self.first = first if first is not None and plan[first][0] in ("linear", "conv") else None
+        self.first = first if first is not None and plan[first][0] == "conv" else None
         self.bases: dict[tuple[int, int], tuple[torch.Tensor, tuple[int, ...]]] = {}
 
     def _buffer(self, key: tuple[int, ...], shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -431,30 +432,21 @@ class _Stacked:
         return self._vec(h, layout, flat.shape[0])
 
     def _first_layer(self, x: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, str]:
-        """The first parametrised layer for G points as one (G, k + 1) @ (k + 1, n * F) matmul."""
+        """The first convolution for G points as one (G, k + 1) @ (k + 1, n * C * H * W) matmul."""
         s, op = self.setup, self.plan[self.first]  # type: ignore[index]
         key = (x.data_ptr(), x.shape[0])  # one basis per data chunk
         if key not in self.bases:
             rows = []
             for vec in (s.theta, *self.directions):  # (k + 1) parameter vectors: theta, then each direction
-                w = s.view(vec, op[1])
                 b = s.view(vec, op[2]) if op[2] is not None else None
-                if op[0] == "linear":
-                    out = F.linear(x, w, b)  # (n, out)
-                else:
-                    out = F.conv2d(x, w, b, *op[3:])  # (n, C, H, W) -> channels-last order (n, H, W, C)
-                    out = out.permute(0, 2, 3, 1)
+                out = F.conv2d(x, s.view(vec, op[1]), b, *op[3:]).permute(0, 2, 3, 1)  # (n, H, W, C)
                 rows.append(out.reshape(-1))
-                shape = out.shape
-            self.bases[key] = (torch.stack(rows), tuple(shape))  # (k + 1, n * F)
-        basis, shape = self.bases[key]
+            self.bases[key] = (torch.stack(rows), tuple(out.shape))  # (k + 1, n * H * W * C)
+        basis, (n, H, W, C) = self.bases[key]
         g = coeffs.shape[0]
         full = torch.cat([torch.ones_like(coeffs[:, :1]), coeffs], 1)  # (G, k + 1)
         out = self._buffer((self.first, -1), (g, basis.shape[1]), basis)  # type: ignore[arg-type]
         torch.mm(full, basis, out=out)
-        if op[0] == "linear":
-            return out.view(g, *shape), "vec"  # (G, n, out)
-        n, H, W, C = shape
         if g > 1:  # (G, n, H, W, C) -> (n, H, W, G, C): the stacked channels of the grouped convolutions
             out = out.view(g, n * H * W, C).transpose(0, 1).reshape(n, H, W, g * C)
         return out.view(n, H, W, g * C).permute(0, 3, 1, 2), "img"  # (n, G*C, H, W) in channels-last memory
@@ -491,9 +483,10 @@ class _Stacked:
             if op[0] == "linear":
                 x = self._vec(h, layout, g)  # (G, n, in)
                 w = s.view(flat, op[1])  # (G, out, in)
-                buf = self._buffer(key, (g, x.shape[1], w.shape[1]), x)
-                if op[2] is not None:
-                    torch.baddbmm(s.view(flat, op[2]).unsqueeze(1), x, w.transpose(1, 2), out=buf)
+                bias = s.view(flat, op[2]).unsqueeze(1) if op[2] is not None else None  # (G, 1, out)
+                buf = self._buffer(key, (g, x.shape[1], w.shape[1]), x)  # (G, n, out)
+                if bias is not None:
+                    torch.baddbmm(bias, x, w.transpose(1, 2), out=buf)
                 else:
                     torch.bmm(x, w.transpose(1, 2), out=buf)
                 h, layout, own = buf, "vec", True
@@ -637,9 +630,12 @@ def _make_engine(
     widest, total = _activation_profile(setup.module, X)
     # bytes per (point, sample): the stacked engine keeps about one widest activation alive, vmap all of them
     unit = (widest if engine != "vmap" else total) * setup.theta.element_size()
+    # the stacked engine wants >= 4 points per call (grouped convolutions and the first-layer matmul are
+    # measured faster so, e.g. digits CNN: 256 samples x 4 points beat 629 x 1 by 15%); loops take 1 point
+    min_points = 4 if engine == "stacked" else 1
     samples = max_samples
-    if split and samples * unit > budget:
-        samples = max(min(64, max_samples), int(budget // unit))  # below ~64 samples per call, overheads win
+    if split and samples * unit * min_points > budget:
+        samples = max(min(64, max_samples), int(budget // (unit * min_points)))  # below ~64, overheads win
         # equal chunks: 1257 samples -> 629 + 628, not 1024 + 233
         samples = -(-max_samples // -(-max_samples // samples))
     points = max(1, int(budget // (samples * unit)))

@@ -239,17 +239,16 @@ refined.add(view_key)
 placeholder.plotly_chart(
     surfaces_chart(fine, clickable=True), key=FIGURE, on_select=choose_clicked_point, selection_mode="points"
 )
-trail = "red" if three_d else "white"
+trail, star = ("red", "◆") if three_d else ("white", "★")
 if axes == "random":
     captured = ", ".join(f"{labels[n].split(' · ')[0]} {1 - planes[n].residual:.0%}" for n in shown)
     st.caption(
         f"Axes δ, η: two Gaussian random directions (seeds {seed}, {seed + 1}), **filter-normalized** to "
-        "each "
-        "model's own weights (every output filter of a direction gets the norm of the same filter of the "
-        "weights; biases stay put), so the same seeds give like-for-like planes for every loss. The ★ is "
-        f"the trained model; the {trail} line is the training trajectory projected by least squares (a "
-        "random "
-        f"plane holds little of it: share of its squared length in the plane — {captured}). "
+        "each model's own weights (every output filter of a direction gets the norm of the same filter of "
+        "the weights; biases stay put), so the same seeds give like-for-like planes for every loss. The "
+        f"{star} is the trained model; the {trail} line is the training trajectory projected by least "
+        "squares (a random plane holds little of it; the share of its squared length in the plane is "
+        f"{captured}). "
         f"One colour scale for all panels{' (log)' if log else ''}; loss on the {split} set."
     )
 else:
@@ -261,8 +260,9 @@ else:
     st.caption(
         "Axes: the two leading principal components of each model's own training trajectory "
         "(θ_t − θ_final, biases left out), so the directions differ between panels; coordinates are "
-        f"distances in parameter space and the ★ at the origin is the trained model. Variance explained: "
-        f"{variance}. One colour scale for all panels{' (log)' if log else ''}; loss on the {split} set."
+        f"distances in parameter space and the {star} at the origin is the trained model. Variance "
+        f"explained: {variance}. One colour scale for all panels{' (log)' if log else ''}; loss on the "
+        f"{split} set."
     )
 
 # ----------------------------------------------------------------------------------------------- slices

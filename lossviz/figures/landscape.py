@@ -346,11 +346,13 @@ def surfaces_figure(
             showgrid=False, zeroline=False, row=row, col=col,
         )  # fmt: skip
     if three_d:
-        z_title = "log10 loss" if log else "loss"
+        # z tick labels would be clipped at the scene's edge (and read log10 on a log scale): the colour bar
+        # carries the values, the z axis the shape
         fig.update_scenes(
-            xaxis_title=x_title, yaxis_title=y_title, zaxis_title=z_title, zaxis_range=[zmin, zmax],
+            xaxis_title=x_title, yaxis_title=y_title,
+            zaxis=dict(title="log loss" if log else "loss", range=[zmin, zmax], showticklabels=False),
             aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.7),
-            camera=dict(eye=dict(x=1.6, y=-1.6, z=1.15)),
+            camera=dict(eye=dict(x=1.95, y=-1.95, z=1.35)),
         )  # fmt: skip
     else:
         fig.update_layout(dragmode="zoom", clickmode="event+select")

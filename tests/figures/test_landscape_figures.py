@@ -143,6 +143,8 @@ def test_three_d_lifts_the_trajectory_onto_the_surface():
     path = next(t for t in fig.data if t.name == "training trajectory")
     lift = 0.01 * (surface.z.max() - surface.z.min())
     assert np.allclose(np.asarray(path.z) - lift, surface.z[[2, 5, 8], [1, 4, 6]])  # nodes: exact values
+    low, high = figures.shared_range([surface])
+    assert tuple(fig.layout.scene.zaxis.range) == pytest.approx((low, high))  # the shared scale on z too
 
 
 def test_bilinear_is_exact_for_bilinear_functions():
