@@ -3,5 +3,5 @@
 from lossviz import losses
 from lossviz.device import default_device
 
-__all__ = ["losses", "default_device"]
+__all__ = ["default_device", "losses"]
 __version__ = "0.1.0"

@@ -176,9 +176,10 @@ class Interpolation:
 
 @dataclass(frozen=True)
 class TrajectoryPCA:
-    """The two leading PCA directions of a training trajectory and its coordinates in them (Li et al. 2018)."""
+    """The two leading PCA directions of a training trajectory and its coordinates (Li et al. 2018)."""
 
-    directions: tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # unit vectors keyed like named_parameters
+    # unit vectors keyed like named_parameters
+    directions: tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
     explained_variance: np.ndarray  # (2,) fraction of the trajectory's variance along each direction
     coords: np.ndarray  # (T, 2) theta_t - theta_final projected on the directions (final at the origin)
 

@@ -71,5 +71,7 @@ def test_only_ui_app_and_pages_import_streamlit():
 def test_the_checker_sees_imports(tmp_path):
     # guard against a parser that silently finds nothing
     f = tmp_path / "m.py"
-    f.write_text("import streamlit as st\nfrom plotly import graph_objects\nfrom lossviz.results import Curve\n")
+    f.write_text(
+        "import streamlit as st\nfrom plotly import graph_objects\nfrom lossviz.results import Curve\n"
+    )
     assert {"streamlit", "plotly", "plotly.graph_objects", "lossviz.results"} <= imported_top_modules(f)

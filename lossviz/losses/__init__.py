@@ -14,6 +14,17 @@ from lossviz.losses.registry import (
 )
 
 # Importing the family modules registers their losses (each module is one family of CATALOGUE.md).
-from lossviz.losses import classification, margin, batch, regression  # noqa: E402,F401  isort: skip
+from lossviz.losses import classification, margin, batch, regression  # noqa: F401  isort: skip
 
-__all__ = ["TASKS", "BoundLoss", "LossSpec", "Param", "get", "make", "n_outputs", "names", "register", "unregister"]
+__all__ = [
+    "TASKS",
+    "BoundLoss",
+    "LossSpec",
+    "Param",
+    "get",
+    "make",
+    "n_outputs",
+    "names",
+    "register",
+    "unregister",
+]

@@ -34,7 +34,9 @@ class Param:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
-            raise ValueError(f"Param {self.name!r}: need finite low < high, got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"Param {self.name!r}: need finite low < high, got low={self.low}, high={self.high}"
+            )
         if self.log and self.low <= 0:
             raise ValueError(f"Param {self.name!r}: a log-scale range needs low > 0, got low={self.low}")
 
@@ -105,7 +107,7 @@ class LossSpec:
                 raise ValueError(f"{self.name}: {key} must be a number, got {value!r}") from None
             if not math.isfinite(number) or not p.contains(number):
                 raise ValueError(f"{self.name}: {key} must be in [{p.low}, {p.high}], got {value!r}")
-            bound[key] = int(round(number)) if p.integer else number
+            bound[key] = round(number) if p.integer else number
         return bound
 
 
@@ -121,7 +123,9 @@ def _signature_arguments(fn: LossFn) -> tuple[dict[str, Any], tuple[str, ...]]:
     sig = inspect.signature(fn)
     args = list(sig.parameters.values())
     if len(args) < 2 or any(p.default is not inspect.Parameter.empty for p in args[:2]):
-        raise ValueError(f"{fn.__name__}: a loss takes (pred, target, **params) with no default on the first two")
+        raise ValueError(
+            f"{fn.__name__}: a loss takes (pred, target, **params) with no default on the first two"
+        )
     hyper, context = {}, []
     for p in args[2:]:
         if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None:
@@ -199,7 +203,7 @@ def get(name: str) -> LossSpec:
         return _REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; see lossviz.losses.names()"
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see lossviz.losses.names()"
         raise KeyError(f"unknown loss {name!r}{hint}") from None
 
 
@@ -228,7 +232,9 @@ class BoundLoss:
 
     def per_sample(self, outputs: torch.Tensor, target: torch.Tensor, **context: Any) -> torch.Tensor:
         """Loss per sample (N,), or the batch scalar for batch-level losses."""
-        pred = outputs.squeeze(-1) if self.task in ("binary", "regression") and outputs.dim() == 2 else outputs
+        pred = (
+            outputs.squeeze(-1) if self.task in ("binary", "regression") and outputs.dim() == 2 else outputs
+        )
         if self.task == "multiclass":
             target = target.long()
         elif self.task == "binary":

@@ -32,7 +32,9 @@ def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
         pred = torch.zeros(N_SAMPLES, N_CLASSES, dtype=dtype)
         pred[0::2] = -1e4
         pred[0::2, :] = pred[0::2].scatter(1, target[0::2, None], 1e4)  # confidently right
-        pred[1::2] = pred[1::2].scatter(1, ((target[1::2] + 1) % N_CLASSES)[:, None], 1e4)  # confidently wrong
+        pred[1::2] = pred[1::2].scatter(
+            1, ((target[1::2] + 1) % N_CLASSES)[:, None], 1e4
+        )  # confidently wrong
         pred[1::2] -= 1e4 * (pred[1::2] == 0)
         return pred, target
     if task == "binary":
