@@ -1,4 +1,4 @@
-"""Tests for lossviz.curvature against a dense Hessian from torch.autograd.functional.hessian of tiny models."""
+"""Tests for lossviz.curvature against dense Hessians (torch.autograd.functional.hessian) of tiny models."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_top_eigenvalues_within_one_percent_of_dense(problem, method):
 
 
 def test_top_eigenpairs_are_eigenvectors(problem):
-    model, X, y, H, eig = problem
+    model, X, y, H, _ = problem
     values, vectors = curvature.top_eigenpairs(model, "cross_entropy", X, y, k=2, tol=1e-9)
     op = curvature.HessianOperator(model, "cross_entropy", X, y)
     for lam, vec in zip(values, vectors, strict=True):
@@ -96,7 +96,7 @@ def test_top_eigenpairs_are_eigenvectors(problem):
 
 
 def rademacher_rel_std(H: torch.Tensor, n: int) -> float:
-    """Relative standard error of Hutchinson with n Rademacher probes: Var(v^T H v) = 2 sum_{i != j} H_ij^2."""
+    """Relative standard error of Hutchinson with n Rademacher probes; Var(v^T H v) = 2 sum_{i!=j} H_ij^2."""
     off = H - torch.diag(torch.diag(H))
     return float(torch.sqrt(2 * off.pow(2).sum() / n) / H.trace())
 
