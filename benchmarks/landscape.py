@@ -19,14 +19,7 @@ is the best of --repeats runs, the methods interleaved so that background load a
 processes on a shared machine barely disturb). Targets (from the issue): on a CPU (c) >= 3x faster than (a)
 and (b) and >= 30% of the matmul throughput; on a GPU >= 30x faster than (a).
 
-Measured on the 2-core AMD EPYC (AVX-512) dev VM, torch 2.13 CPU, repeats 2 (wall: machine otherwise idle;
-CPU time: load average ~3 from other jobs):
-                          wall clock, 2 threads             CPU time, 1 thread
-                          vs (a)  vs (b)  % of matmul       vs (a)  vs (b)  % of matmul
-  MLP 2-64-64-2, 51x51    2.39x   1.60x   47% (of 184)      1.64x   1.17x   47% (of 98 GFLOP/s)
-  digits CNN, 41x41       1.90x   1.74x   61% (of 184)      2.08x   1.88x   70% (of 98 GFLOP/s)
-The throughput target is met, the 3x targets are not: (a) and (b) already reach 20-40% of the matmul peak
-here, so 3x faster would need 60-120% of it. No GPU was available for the 30x check.
+Results and the machine they came from: docs/benchmarks.md.
 """
 
 from __future__ import annotations
