@@ -12,11 +12,20 @@ st.set_page_config(page_title="lossviz: loss functions, seen", page_icon="📉",
 
 PAGES = {
     "Explore": [
-        st.Page(str(ROOT / "pages" / "loss_shapes.py"), title="Loss shapes", icon="📈", default=True),
+        st.Page(
+            str(ROOT / "pages" / "loss_shapes.py"),
+            title="Loss shapes",
+            icon=":material/show_chart:",
+            default=True,
+        ),
     ],
     "Train": [
-        st.Page(str(ROOT / "pages" / "train_compare.py"), title="Train & compare", icon="🧪"),
-        st.Page(str(ROOT / "pages" / "landscape.py"), title="Loss landscape", icon="⛰️"),
+        st.Page(
+            str(ROOT / "pages" / "train_compare.py"),
+            title="Train & compare",
+            icon=":material/model_training:",
+        ),
+        st.Page(str(ROOT / "pages" / "landscape.py"), title="Loss landscape", icon=":material/landscape:"),
     ],
 }
 
