@@ -292,10 +292,13 @@ def top_eigenpairs(
     seed: int = 0,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     state: Mapping[str, ArrayLike] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, torch.Tensor]]]:
     """Top-k Hessian eigenvalues and unit eigenvectors keyed like named_parameters (e.g. landscape axes)."""
-    op = HessianOperator(model, loss, X, y, state=state, batch_size=batch_size, device=device)
+    op = HessianOperator(
+        model, loss, X, y, state=state, batch_size=batch_size, device=device, context=context
+    )
     values, vectors = _eigenpairs(op, k, method, n_iter, tol, seed)
     return values, [op.unflatten(v.to(op.dtype)) for v in vectors]
 
@@ -313,10 +316,13 @@ def top_eigenvalues(
     seed: int = 0,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     state: Mapping[str, ArrayLike] | None = None,
 ) -> np.ndarray:
     """The k largest Hessian eigenvalues (k,), descending; method="power" finds the largest in magnitude."""
-    op = HessianOperator(model, loss, X, y, state=state, batch_size=batch_size, device=device)
+    op = HessianOperator(
+        model, loss, X, y, state=state, batch_size=batch_size, device=device, context=context
+    )
     return _eigenpairs(op, k, method, n_iter, tol, seed)[0]
 
 
@@ -335,6 +341,7 @@ def hessian_trace(
     probes_per_call: int = 16,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     state: Mapping[str, ArrayLike] | None = None,
 ) -> float:
     """Hutchinson's estimate of tr(H): the mean of v^T H v over n_samples Rademacher vectors v."""
@@ -342,7 +349,9 @@ def hessian_trace(
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not isinstance(probes_per_call, int) or probes_per_call < 1:
         raise ValueError(f"probes_per_call must be a positive integer, got {probes_per_call!r}")
-    op = HessianOperator(model, loss, X, y, state=state, batch_size=batch_size, device=device)
+    op = HessianOperator(
+        model, loss, X, y, state=state, batch_size=batch_size, device=device, context=context
+    )
     probes = _rademacher(
         n_samples, op.dim, _generator(seed)
     )  # (n, dim), drawn on the CPU: same on every device
@@ -404,6 +413,7 @@ def spectral_density(
     runs_per_call: int = 8,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     state: Mapping[str, ArrayLike] | None = None,
     progress: Progress | None = None,
 ) -> Spectrum:
@@ -418,7 +428,9 @@ def spectral_density(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if sigma is not None and not sigma > 0:
         raise ValueError(f"sigma must be > 0 or None, got {sigma!r}")
-    op = HessianOperator(model, loss, X, y, state=state, batch_size=batch_size, device=device)
+    op = HessianOperator(
+        model, loss, X, y, state=state, batch_size=batch_size, device=device, context=context
+    )
     starts = _rademacher(n_runs, op.dim, _generator(seed))  # (R, dim), drawn on the CPU
     m = min(n_iter, op.dim)
     nodes = np.zeros((n_runs, m))
@@ -479,6 +491,7 @@ def sharpness_along(
     seed: int = 0,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     progress: Progress | None = None,
 ) -> Sharpness:
     """Top Hessian eigenvalue at each training snapshot, with 2/lr: gradient descent's stability threshold.
@@ -497,7 +510,9 @@ def sharpness_along(
     values = np.zeros(len(snapshots))
     for t, snap in enumerate(snapshots):
         state = dict(snap.state_dict()) if isinstance(snap, nn.Module) else snap
-        op = HessianOperator(model, bound, X, y, state=state, batch_size=batch_size, device=device)
+        op = HessianOperator(
+            model, bound, X, y, state=state, batch_size=batch_size, device=device, context=context
+        )
         values[t] = _eigenpairs(op, 1, "lanczos", n_iter, tol, seed)[0][0]
         if progress is not None:
             progress((t + 1) / len(snapshots), f"snapshot {t + 1} of {len(snapshots)}")

@@ -207,3 +207,30 @@ def test_cuda_curvature_matches_cpu(problem):
     cpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cpu")
     gpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cuda")
     assert gpu == pytest.approx(cpu, rel=1e-9)
+
+
+def test_curvature_passes_context_to_losses_that_need_class_counts():
+    # VS loss reads class_counts: the curvature must be that of the loss *with* them, not a silent default
+    model, (X, y) = tiny(), data()
+    counts = torch.tensor([30.0, 8.0, 2.0], dtype=torch.float64)
+    bound = losses.make("vs_loss")
+    m = copy.deepcopy(model).eval()
+    names = [n for n, _ in m.named_parameters()]
+    shapes = [p.shape for _, p in m.named_parameters()]
+
+    def f(flat: torch.Tensor) -> torch.Tensor:
+        params, i = {}, 0
+        for n, s in zip(names, shapes, strict=True):
+            k = int(np.prod(s))
+            params[n] = flat[i : i + k].view(s)
+            i += k
+        return bound(functional_call(m, params, (X,)), y, class_counts=counts)
+
+    theta = torch.cat([p.detach().reshape(-1) for p in m.parameters()])
+    expected = torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, theta)).max().item()
+    top = curvature.top_eigenvalues(model, bound, X, y, k=1, context={"class_counts": counts})[0]
+    balanced = curvature.top_eigenvalues(model, bound, X, y, k=1)[0]
+    assert top == pytest.approx(expected, rel=1e-3)
+    assert abs(balanced - expected) > 1e-3 * abs(expected)  # the counts really changed the curvature
+    trace = curvature.hessian_trace(model, bound, X, y, n_samples=8, context={"class_counts": counts})
+    assert np.isfinite(trace)

@@ -383,16 +383,15 @@ def curvature_of(
     data = ui.dataset(settings.data)
     net, bound = model(settings, loss, params), make(loss, **dict(params))
     X, y = data.X_train, data.y_train
-    if loss_context(settings, loss) is not None:
-        raise ValueError(
-            f"curvature of {losses.get(loss).title} (it needs class counts) is not supported yet"
-        )
-    values = curvature.top_eigenvalues(net, bound, X, y, k=k, seed=seed, device="cpu")
-    trace = curvature.hessian_trace(net, bound, X, y, n_samples=32, seed=seed, device="cpu")
-    spectrum = curvature.spectral_density(net, bound, X, y, n_iter=30, n_runs=4, seed=seed, device="cpu")
+    ctx = loss_context(settings, loss)  # class counts for VS / LDAM, else None
+    values = curvature.top_eigenvalues(net, bound, X, y, k=k, seed=seed, device="cpu", context=ctx)
+    trace = curvature.hessian_trace(net, bound, X, y, n_samples=32, seed=seed, device="cpu", context=ctx)
+    spectrum = curvature.spectral_density(
+        net, bound, X, y, n_iter=30, n_runs=4, seed=seed, device="cpu", context=ctx
+    )
     sharpness = curvature.sharpness_along(
         net, bound, X, y, history.snapshots, lr=settings.lr, steps=history.snapshot_epochs,
-        n_iter=20, tol=1e-3, seed=seed, device="cpu",
+        n_iter=20, tol=1e-3, seed=seed, device="cpu", context=ctx,
     )  # fmt: skip
     return Curvature(
         eigenvalues=np.asarray(values),
