@@ -57,6 +57,14 @@ _REAL: dict[str, tuple[Callable[..., object], str]] = {
 DATASETS: dict[str, str] = {**{k: v[3] for k, v in _TOY.items()}, **{k: v[1] for k, v in _REAL.items()}}
 REGRESSION_DATASETS: tuple[str, ...] = tuple(k for k, v in _TOY.items() if v[0] == "regression")
 
+
+def default_noise(name: str) -> float:
+    """The input noise a toy generator uses when none is given; ValueError for other names."""
+    if name not in _TOY:
+        raise ValueError(f"default_noise is defined for the toy sets {sorted(_TOY)}, got {name!r}")
+    return _TOY[name][1]
+
+
 # Asymmetric noise on digits: the MNIST confusions of Patrini et al. (2017), used by the NCE paper.
 _DIGITS_ASYMMETRIC = {7: 1, 2: 7, 5: 6, 6: 5, 3: 8}
 

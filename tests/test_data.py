@@ -253,3 +253,13 @@ def test_bad_csv_messages(raw: bytes, kwargs: dict, message: str) -> None:
     kwargs = {"target": "label", **kwargs}
     with pytest.raises(ValueError, match=message):
         load_csv(raw, **kwargs)
+
+
+def test_default_noise_is_the_generators_default():
+    from lossviz.data import default_noise
+
+    explicit = make_dataset("moons", n=200, noise=default_noise("moons"), seed=3)
+    implicit = make_dataset("moons", n=200, seed=3)
+    np.testing.assert_array_equal(explicit.X_train, implicit.X_train)
+    with pytest.raises(ValueError, match="iris"):
+        default_noise("iris")

@@ -217,9 +217,11 @@ def real_size(name: str) -> int:
 
 
 def toy_default_noise(name: str) -> float:
-    """The generator's default noise (lossviz.data keeps it privately; 0.1 if that ever moves)."""
-    toy = getattr(datasets, "_TOY", {})
-    return float(toy[name][1]) if name in toy else 0.1
+    """The generator's default noise for a toy set; 0.1 for real sets and CSVs (their slider's start)."""
+    try:
+        return datasets.default_noise(name)
+    except ValueError:
+        return 0.1
 
 
 # ----------------------------------------------------------------------------------------------- training
