@@ -343,7 +343,7 @@ def _ldr_kl_reference(logits: torch.Tensor, target: torch.Tensor, lam: float, ma
     reference=_ldr_kl_reference,
     notes="Worst case over label distributions with a KL penalty to uniform: lambda -> 0 is the "
     "Crammer-Singer hinge, lambda = 1, c = 0 is CE - log K, lambda -> infinity the mean gap "
-    "(symmetric, noise-robust).",
+    "(symmetric, noise-robust). Its minimum is -lambda log K, so training losses go below zero.",
 )
 def ldr_kl(logits: torch.Tensor, target: torch.Tensor, lam: float = 1.0, margin: float = 1.0) -> torch.Tensor:
     # The paper's form: max_q sum_k q_k (z_k - z_y + c_ky) - lam KL(q || uniform), with c_ky = c [k != y].

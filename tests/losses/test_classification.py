@@ -473,3 +473,14 @@ def test_harmonic_is_the_distance_ratio_and_cross_entropy_of_n_z(n):
     expected = -torch.log(weights.gather(1, target[:, None]).squeeze(1) / weights.sum(1))
     torch.testing.assert_close(C.harmonic(logits, target, n=n), expected)
     torch.testing.assert_close(C.harmonic(logits, target, n=n), _ce(n * logits, target))
+
+
+def test_ldr_kl_is_bounded_below_by_minus_lambda_log_k():
+    # the 1/K inside the log makes the minimum -lambda log K (the UI notes say why curves go negative)
+    fn = losses.get("ldr_kl")
+    logits = 5 * torch.randn(64, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    target = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(1))
+    floor = -10.0 * math.log(4)
+    assert (fn(logits, target, lam=10.0) >= floor - 1e-9).all()
+    confident = torch.tensor([[1e4, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    assert fn(confident, torch.tensor([0]), lam=10.0).item() == pytest.approx(floor, abs=1e-6)
