@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lossviz.results import Curve, Surface
+from lossviz.results import Curve, DecisionMap
 
 PredictProba = Callable[[np.ndarray], np.ndarray]
 
@@ -36,12 +36,11 @@ def _axis(values: np.ndarray, resolution: int, margin: float) -> np.ndarray:
 
 def decision_surface(
     predict_proba: PredictProba, X: np.ndarray, resolution: int = 200, margin: float = 0.5
-) -> Surface:
+) -> DecisionMap:
     """Class probabilities on a resolution x resolution grid spanning X (N, 2) plus margin on each side.
 
-    predict_proba maps (M, 2) points to (M, K) probabilities (or (M,) = P(class 1)). z is P(class 1) for
-    K = 2 and the top-class confidence for K > 2; extra holds "proba" (ny, nx, K), "argmax" (ny, nx) and
-    "confidence" (ny, nx). z[i, j] is the value at (xs[j], ys[i]).
+    predict_proba maps (M, 2) points to (M, K) probabilities (or (M,) = P(class 1)). The map's proba[i, j]
+    is the (K,) probability vector at (xs[j], ys[i]); its predicted class and confidence derive from it.
     """
     X = _check(X, resolution, margin, 2)
     xs = _axis(X[:, 0], resolution, margin)
@@ -51,22 +50,13 @@ def decision_surface(
     probs = np.asarray(predict_proba(grid), dtype=np.float64)
     if probs.ndim == 1:
         probs = np.column_stack([1.0 - probs, probs])
-    if probs.ndim != 2 or len(probs) != len(grid):
+    if probs.ndim != 2 or len(probs) != len(grid) or probs.shape[1] < 2:
         raise ValueError(
-            f"predict_proba must return ({len(grid)}, K) or ({len(grid)},), got shape {probs.shape}"
+            f"predict_proba must return ({len(grid)}, K >= 2) or ({len(grid)},), got shape {probs.shape}"
         )
     k = probs.shape[1]
-    proba = probs.reshape(resolution, resolution, k)
-    confidence = proba.max(-1)
-    argmax = proba.argmax(-1)
-    z = proba[..., 1] if k == 2 else confidence
-    return Surface(
-        xs=xs,
-        ys=ys,
-        z=z,
-        extra={"proba": proba, "argmax": argmax, "confidence": confidence},
-        label="P(class 1)" if k == 2 else "confidence",
-    )
+    proba = probs.reshape(resolution, resolution, k)  # (ny, nx, K)
+    return DecisionMap(xs=xs, ys=ys, proba=proba, label="P(class 1)" if k == 2 else "class probabilities")
 
 
 def prediction_curve(

@@ -1,7 +1,8 @@
 """Loss curvature in parameter space: Hessian-vector products, top eigenvalues, trace, spectral density.
 
-HVPs by torch.func (vjp of grad); eigenvalues by Lanczos or power iteration, the trace by Hutchinson, the
-density by stochastic Lanczos quadrature (Ghorbani et al. 2019); sharpness vs 2/lr (Cohen et al. 2021).
+HVPs by torch.func (vjp of grad); eigenvalues by Lanczos or power iteration, the trace exactly or by Hutch++
+(Meyer et al. 2021), the density by stochastic Lanczos quadrature (Ghorbani et al. 2019); sharpness vs 2/lr
+(Cohen et al. 2021).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch.func import functional_call, grad, vjp, vmap
 
 from lossviz.device import resolve_device
 from lossviz.landscape import ArrayLike, LossLike, Progress, _bind, _inputs, _setup, loss_label
-from lossviz.results import Sharpness, Spectrum
+from lossviz.results import Sharpness, Spectrum, TraceEstimate
 
 Method = Literal["lanczos", "power"]
 METHODS: tuple[str, ...] = ("lanczos", "power")
@@ -330,6 +331,68 @@ def _rademacher(n: int, dim: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 2, (n, dim), generator=gen, dtype=torch.int8).to(torch.float64) * 2 - 1
 
 
+TraceMethod = Literal["auto", "exact", "hutch++", "hutchinson"]
+TRACE_METHODS: tuple[str, ...] = ("auto", "exact", "hutch++", "hutchinson")
+# Up to this many parameters "auto" computes the trace exactly, one HVP per unit vector (batched like the
+# probes): for the app's small models that costs a few times 64 probes, and such small traces are where a
+# 64-probe Hutchinson estimate is several percent off.
+EXACT_TRACE_MAX_PARAMS = 256
+
+
+def _matmat_chunked(op: HessianOperator, V: torch.Tensor, chunk: int) -> torch.Tensor:
+    """H V^T for V (b, dim) in float64, probes_per_call rows per batched HVP.  # (b, dim)"""
+    out = [
+        op.matmat(V[i : i + chunk].to(device=op.device, dtype=op.dtype)).to(torch.float64)
+        for i in range(0, V.shape[0], chunk)
+    ]
+    return torch.cat(out) if out else V.new_zeros((0, op.dim), dtype=torch.float64, device=op.device)
+
+
+def _exact_trace(op: HessianOperator, chunk: int) -> TraceEstimate:
+    """sum_i e_i^T H e_i over the unit basis: dim HVPs, no sampling error."""
+    total = 0.0
+    for i in range(0, op.dim, chunk):
+        rows = torch.arange(min(chunk, op.dim - i))
+        E = torch.zeros(len(rows), op.dim, dtype=torch.float64)
+        E[rows, i + rows] = 1.0  # (b, dim) unit vectors e_i .. e_{i+b-1}
+        HE = _matmat_chunked(op, E, chunk)
+        total += float(HE[rows, i + rows].sum())  # the diagonal entries H_ii
+    return TraceEstimate(value=total, stderr=0.0, method="exact", n_matvecs=op.dim)
+
+
+def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
+    """Sample mean and its standard error (std with ddof=1 over sqrt(n); NaN from a single value)."""
+    n = values.numel()
+    stderr = float(values.std(correction=1)) / n**0.5 if n > 1 else float("nan")
+    return float(values.mean()), stderr
+
+
+def _hutchinson(op: HessianOperator, n: int, gen: torch.Generator, chunk: int) -> TraceEstimate:
+    probes = _rademacher(n, op.dim, gen)  # (n, dim), drawn on the CPU: same on every device
+    HV = _matmat_chunked(op, probes, chunk)
+    value, stderr = _mean_and_stderr((HV * probes.to(HV.device)).sum(1))  # v^T H v per probe (n,)
+    return TraceEstimate(value=value, stderr=stderr, method="hutchinson", n_matvecs=n)
+
+
+def _hutch_plus_plus(op: HessianOperator, n: int, gen: torch.Generator, chunk: int) -> TraceEstimate:
+    """Hutch++ (Meyer, Musco, Musco & Woodruff 2021): the trace of H on a sketch of its top range, exactly,
+    plus Hutchinson on the deflated remainder, whose probes give the standard error (conditional on Q)."""
+    k = min(n // 3, op.dim)
+    if k == 0:
+        return _hutchinson(op, n, gen, chunk)
+    sketch = _rademacher(k, op.dim, gen)  # (k, dim)
+    probes = _rademacher(n - 2 * k, op.dim, gen)  # (m, dim)
+    Q = torch.linalg.qr(_matmat_chunked(op, sketch, chunk).T).Q  # (dim, k) orthonormal basis of range(H S)
+    HQ = _matmat_chunked(op, Q.T.contiguous(), chunk)  # (k, dim)
+    top = float((HQ * Q.T).sum())  # tr(Q^T H Q)
+    if probes.shape[0] == 0:
+        return TraceEstimate(value=top, stderr=float("nan"), method="hutch++", n_matvecs=2 * k)
+    G = probes.to(Q.device)
+    W = G - (G @ Q) @ Q.T  # (m, dim) probes projected off the sketched range: (I - Q Q^T) g
+    rest, stderr = _mean_and_stderr((_matmat_chunked(op, W, chunk) * W).sum(1))  # w^T H w per probe (m,)
+    return TraceEstimate(value=top + rest, stderr=stderr, method="hutch++", n_matvecs=n)
+
+
 def hessian_trace(
     model: nn.Module,
     loss: LossLike,
@@ -338,29 +401,41 @@ def hessian_trace(
     n_samples: int = 64,
     seed: int = 0,
     *,
+    method: TraceMethod = "auto",
+    exact_max_params: int = EXACT_TRACE_MAX_PARAMS,
     probes_per_call: int = 16,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     context: Mapping[str, Any] | None = None,  # data a loss needs, e.g. class_counts
     state: Mapping[str, ArrayLike] | None = None,
-) -> float:
-    """Hutchinson's estimate of tr(H): the mean of v^T H v over n_samples Rademacher vectors v."""
+) -> TraceEstimate:
+    """tr(H) with its standard error: exact for small models, Hutch++ (or Hutchinson) otherwise.
+
+    method="auto" is exact (one HVP per unit vector, stderr 0) when the model has at most exact_max_params
+    parameters or n_samples >= their number, and Hutch++ otherwise. n_samples is the number of HVPs a
+    stochastic method spends; Hutch++ spends a third on a sketch S, a third on tr(Q^T H Q) for Q = orth(H S),
+    and the rest on Rademacher probes of the deflated remainder. stderr is the standard error of the mean of
+    those probes (of all probes for "hutchinson"); float(result) is the value.
+    """
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if not isinstance(probes_per_call, int) or probes_per_call < 1:
         raise ValueError(f"probes_per_call must be a positive integer, got {probes_per_call!r}")
+    if method not in TRACE_METHODS:
+        raise ValueError(f"method must be one of {list(TRACE_METHODS)}, got {method!r}")
+    if not isinstance(exact_max_params, int) or exact_max_params < 0:
+        raise ValueError(f"exact_max_params must be a non-negative integer, got {exact_max_params!r}")
+    gen = _generator(seed)
     op = HessianOperator(
         model, loss, X, y, state=state, batch_size=batch_size, device=device, context=context
     )
-    probes = _rademacher(
-        n_samples, op.dim, _generator(seed)
-    )  # (n, dim), drawn on the CPU: same on every device
-    total = 0.0
-    for i in range(0, n_samples, probes_per_call):
-        V = probes[i : i + probes_per_call].to(device=op.device, dtype=op.dtype)  # (b, dim)
-        HV = op.matmat(V)
-        total += float((HV.double() * V.double()).sum())
-    return total / n_samples
+    if method == "auto":
+        method = "exact" if op.dim <= max(exact_max_params, n_samples) else "hutch++"
+    if method == "exact":
+        return _exact_trace(op, probes_per_call)
+    if method == "hutchinson":
+        return _hutchinson(op, n_samples, gen, probes_per_call)
+    return _hutch_plus_plus(op, n_samples, gen, probes_per_call)
 
 
 def _lanczos_runs(

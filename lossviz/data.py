@@ -10,7 +10,8 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import IO, Literal
 
 import numpy as np
@@ -64,6 +65,22 @@ def default_noise(name: str) -> float:
         raise ValueError(f"default_noise is defined for the toy sets {sorted(_TOY)}, got {name!r}")
     return _TOY[name][1]
 
+
+def is_toy(name: str) -> bool:
+    """Whether a dataset is one of the generated toy sets (its size and noise are choices)."""
+    return name in _TOY
+
+
+def size_of(name: str) -> int:
+    """The number of rows of a bundled real dataset; ValueError for other names."""
+    if name not in _REAL:
+        raise ValueError(f"size_of is defined for the real sets {sorted(_REAL)}, got {name!r}")
+    if name not in _REAL_SIZES:
+        _REAL_SIZES[name] = len(_REAL[name][0]().target)  # type: ignore[attr-defined]
+    return _REAL_SIZES[name]
+
+
+_REAL_SIZES: dict[str, int] = {}
 
 # Asymmetric noise on digits: the MNIST confusions of Patrini et al. (2017), used by the NCE paper.
 _DIGITS_ASYMMETRIC = {7: 1, 2: 7, 5: 6, 6: 5, 3: 8}
@@ -422,6 +439,52 @@ def make_dataset(
 # ----------------------------------------------------------------------------------------------- CSV upload
 
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+# C0 control characters other than tab, line feed, vertical tab, form feed and carriage return: text files
+# do not hold them, binary ones do (the heuristic of file(1)); NUL would also stop the csv module.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_HEADER_BYTES = 65536  # csv_header reads at most this much of the file
+
+
+def _control_character(text: str) -> str | None:
+    """Where the first control character that text files do not hold is, for a message; None if none."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"0x{ord(found.group()):02x} at character {found.start()}"
+
+
+def _csv_reader(text: str) -> Iterator[list[str]]:
+    """Rows of CSV text in its sniffed dialect (comma, semicolon or tab); CR, LF and CRLF all end a line."""
+    # the Sniffer splits its sample on "\n" only: normalise an old-Mac (CR-only) sample before sniffing
+    sample = text[:4096].replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    # newline="": lines split at any of CR, LF, CRLF, left untranslated, as the csv module expects
+    return csv.reader(io.StringIO(text, newline=""), dialect)
+
+
+def _non_blank(rows: Iterator[list[str]]) -> Iterator[list[str]]:
+    return (r for r in rows if any(cell.strip() for cell in r))
+
+
+def csv_header(content: bytes) -> list[str]:
+    """The column names in a CSV's header row (for a target picker); [] when no header can be read."""
+    head = bytes(content[:_HEADER_BYTES])
+    text = None
+    # a multi-byte character cut by the read limit is not an error: drop its first bytes
+    for cut in range(4 if len(content) > _HEADER_BYTES else 1):
+        try:
+            text = head[: len(head) - cut].decode("utf-8-sig")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None or _control_character(text) is not None:
+        return []  # not UTF-8 text, or binary content: load_csv would refuse it whatever the header says
+    try:
+        first = next(_non_blank(_csv_reader(text)), [])
+    except csv.Error:  # e.g. a header field longer than the csv module's field limit
+        return []
+    return [cell.strip() for cell in first if cell.strip()]
 
 
 def _read_bytes(
@@ -490,11 +553,17 @@ def load_csv(
         raise ValueError(f"the file is not UTF-8 text (undecodable byte at position {err.start})") from None
     if not text.strip():
         raise ValueError("the file is empty")
+    control = _control_character(text)
+    if control is not None:
+        raise ValueError(
+            f"the file is not CSV text: it holds a control character ({control}), as binary files do"
+        )
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in r)]
+        rows = list(_non_blank(_csv_reader(text)))
+    except csv.Error as err:  # e.g. a field longer than the csv module's limit (an unclosed quote)
+        raise ValueError(f"the file could not be read as CSV: {err}") from None
+    if not rows:
+        raise ValueError("the file has no row with a value; the first row must be a header")
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
     if len(header) > max_cols:

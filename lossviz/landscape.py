@@ -774,9 +774,9 @@ def loss_surfaces(
         progress=progress,
     )
     shape = (len(ys_np), len(xs_np))
-    extra = {} if acc is None else {"accuracy": acc.reshape(shape)}
+    accuracy = None if acc is None else acc.reshape(shape)  # shared: accuracy does not depend on the loss
     return [
-        Surface(xs=xs_np, ys=ys_np, z=v.reshape(shape), extra=dict(extra), label=loss_label(bd))
+        Surface(xs=xs_np, ys=ys_np, z=v.reshape(shape), label=loss_label(bd), accuracy=accuracy)
         for bd, v in zip(bounds, values, strict=True)
     ]
 
@@ -798,7 +798,7 @@ def loss_surface(
     memory_mb: float | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Surface:
-    """Mean loss on the plane: z[i, j] at theta + xs[j]·d1 + ys[i]·d2, accuracy in extra["accuracy"]."""
+    """Mean loss on the plane: z[i, j] at theta + xs[j]·d1 + ys[i]·d2; accuracy None for regression."""
     return loss_surfaces(
         model,
         [loss],
@@ -887,7 +887,7 @@ def refine_surface(
         todo_total -= r * r - len(missing)
         has_acc = bound.task in ("multiclass", "binary")
         prev = (r, z, acc if has_acc else None)
-        yield Surface(xs=xs, ys=ys, z=z, extra={"accuracy": acc} if has_acc else {}, label=loss_label(bound))
+        yield Surface(xs=xs, ys=ys, z=z, label=loss_label(bound), accuracy=acc if has_acc else None)
 
 
 def loss_line(
@@ -905,7 +905,7 @@ def loss_line(
     memory_mb: float | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Curve:
-    """Mean loss along one direction: y[k] at theta + alphas[k]·d, accuracy in extra["accuracy"]."""
+    """Mean loss along one direction: y[k] at theta + alphas[k]·d; Curve.accuracy None for regression."""
     bound = _bind(loss)
     alphas_np = _axis(alphas, "alphas")
     dev = resolve_device(device)
@@ -924,8 +924,7 @@ def loss_line(
         context=context,
         progress=progress,
     )
-    extra = {} if acc is None else {"accuracy": acc}
-    return Curve(name=bound.name, x=alphas_np, y=values[0], extra=extra, label=loss_label(bound))
+    return Curve(name=bound.name, x=alphas_np, y=values[0], label=loss_label(bound), accuracy=acc)
 
 
 def _state(model: nn.Module | Mapping[str, ArrayLike]) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lossviz.losses.registry import HEADS, Head  # the registry says which head a loss needs
+
 ModelKind = Literal["linear", "mlp", "cnn"]
 Activation = Literal["relu", "tanh", "gelu", "silu"]
-Head = Literal["linear", "harmonic", "cosine"]
 
 MODEL_KINDS: tuple[str, ...] = ("linear", "mlp", "cnn")
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "silu")
-HEADS: tuple[str, ...] = ("linear", "harmonic", "cosine")
 
 _ACTIVATION_CLASSES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

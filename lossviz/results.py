@@ -1,41 +1,110 @@
 """Frozen dataclasses of numpy arrays returned by every public compute function.
 
-Torch stays inside lossviz; figures and the UI only ever see these. Grid convention, fixed once here:
-`Surface.z[i, j]` is the value at `(xs[j], ys[i])`.
+Torch stays inside lossviz; figures and the UI only ever see these. Every field is typed (no string-keyed
+extras). Grid convention, fixed once here: `Surface.z[i, j]` is the value at `(xs[j], ys[i])`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 
+def _check_series(owner: str, length: int, **series: np.ndarray | None) -> None:
+    """Every optional series of a result must match its axis in length."""
+    for name, values in series.items():
+        if values is not None and np.shape(values)[:1] != (length,):
+            raise ValueError(f"{owner}.{name} has shape {np.shape(values)}, expected ({length},)")
+
+
 @dataclass(frozen=True)
 class Curve:
-    """y(x) for one loss: values, derivative and any extra named series on the same x."""
+    """y(x) for one loss: values, derivative and the optional typed series some views add on the same x."""
 
     name: str  # registry key (used for colour)
     x: np.ndarray  # (P,)
     y: np.ndarray  # (P,)
     dy: np.ndarray | None = None  # (P,) derivative along the axis, by autograd
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
     label: str = ""  # legend text; the loss title when empty
+    weight: np.ndarray | None = None  # (P,) relative sample weight |grad| / |reference loss grad| (shapes)
+    p_y: np.ndarray | None = None  # (P,) true-class probability of a multiclass shape curve
+    margin: np.ndarray | None = None  # (P,) logit margin z_y - z_k of a multiclass shape curve
+    accuracy: np.ndarray | None = None  # (P,) accuracy at each x of a landscape line (classification)
+    param_value: float | None = None  # the swept hyperparameter's value (sweep_curves)
+    batch: bool = False  # a batch-level loss: each point scores a whole batch, not one sample
+
+    def __post_init__(self) -> None:
+        _check_series(
+            "Curve", len(self.x), y=self.y, dy=self.dy, weight=self.weight, p_y=self.p_y,
+            margin=self.margin, accuracy=self.accuracy,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A training run's path projected onto a 2-D plane of parameter space: one point per snapshot."""
+
+    name: str  # registry key of the loss that trained it (used for colour)
+    x: np.ndarray  # (T,) coordinate along the first direction (final weights at the origin)
+    y: np.ndarray  # (T,) coordinate along the second direction
+    epochs: np.ndarray  # (T,) epoch of each snapshot, 0 = initialisation
+    label: str = "training trajectory"
+
+    def __post_init__(self) -> None:
+        _check_series("Trajectory", len(self.x), y=self.y, epochs=self.epochs)
 
 
 @dataclass(frozen=True)
 class Surface:
-    """A scalar field on a grid: z[i, j] is the value at (xs[j], ys[i])."""
+    """A scalar field on a grid: z[i, j] is the value at (xs[j], ys[i]); optional fields on the same grid."""
 
     xs: np.ndarray  # (nx,)
     ys: np.ndarray  # (ny,)
     z: np.ndarray  # (ny, nx)
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # other fields on the same grid
+    label: str = ""
+    accuracy: np.ndarray | None = None  # (ny, nx) accuracy at each node of a loss landscape (classification)
+    probs: np.ndarray | None = None  # (ny, nx, K) probability vector per node: the simplex's (p_y, p_2, p_3)
+
+    def __post_init__(self) -> None:
+        grid = (len(self.ys), len(self.xs))
+        if np.shape(self.z) != grid:
+            raise ValueError(f"z has shape {np.shape(self.z)}, expected {grid}")
+        if self.accuracy is not None and np.shape(self.accuracy) != grid:
+            raise ValueError(f"accuracy has shape {np.shape(self.accuracy)}, expected {grid}")
+        if self.probs is not None and (np.ndim(self.probs) != 3 or np.shape(self.probs)[:2] != grid):
+            raise ValueError(f"probs has shape {np.shape(self.probs)}, expected ({grid[0]}, {grid[1]}, K)")
+
+
+@dataclass(frozen=True)
+class DecisionMap:
+    """Class probabilities of a classifier on a grid: proba[i, j] is the (K,) vector at (xs[j], ys[i])."""
+
+    xs: np.ndarray  # (nx,)
+    ys: np.ndarray  # (ny,)
+    proba: np.ndarray  # (ny, nx, K), K >= 2, rows summing to 1
     label: str = ""
 
     def __post_init__(self) -> None:
-        if self.z.shape[:2] != (len(self.ys), len(self.xs)):
-            raise ValueError(f"z has shape {self.z.shape}, expected ({len(self.ys)}, {len(self.xs)}, ...)")
+        grid = (len(self.ys), len(self.xs))
+        if np.ndim(self.proba) != 3 or np.shape(self.proba)[:2] != grid or np.shape(self.proba)[2] < 2:
+            raise ValueError(
+                f"proba has shape {np.shape(self.proba)}, expected ({grid[0]}, {grid[1]}, K >= 2)"
+            )
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.proba.shape[2])
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """(ny, nx) the most probable class at each node."""
+        return self.proba.argmax(-1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(ny, nx) the top-class probability at each node, in [1/K, 1]."""
+        return self.proba.max(-1)
 
 
 @dataclass(frozen=True)
@@ -206,3 +275,187 @@ class Sharpness:
     top_eigenvalue: np.ndarray  # (T,)
     threshold: float  # 2 / lr (NaN when no learning rate was given)
     label: str = ""
+
+
+@dataclass(frozen=True)
+class TraceEstimate:
+    """tr(H) with its standard error; float(estimate) is the value, so it stands in for a plain float."""
+
+    value: float
+    stderr: float  # standard error of the mean of the stochastic part (0 when exact; NaN from one probe)
+    method: str  # "exact" (unit basis), "hutch++" (Meyer et al. 2021) or "hutchinson"
+    n_matvecs: int  # Hessian-vector products spent
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+# ------------------------------------------------------- calibration (lossviz.metrics, lossviz.calibration)
+
+
+@dataclass(frozen=True)
+class BinnedReliability(Reliability):
+    """Reliability bins of either binning: equal width on [0, 1], or equal mass (edges at quantiles).
+
+    mode "top_label": confidence max_k p_k against [argmax = label]; mode "positive" (binary): P(class 1)
+    against [label = 1], as scikit-learn's calibration_curve. Bin b holds (edges[b], edges[b+1]].
+    """
+
+    binning: str = "width"  # "width" | "mass"
+    mode: str = "top_label"  # "top_label" | "positive"
+
+    def __post_init__(self) -> None:
+        _check_series(
+            "BinnedReliability", len(self.counts), confidence=self.confidence, accuracy=self.accuracy
+        )
+
+
+@dataclass(frozen=True)
+class ReliabilityBand:
+    """Bootstrap percentile interval of each bin's accuracy; bins fixed on the full sample, NaN if empty."""
+
+    edges: np.ndarray  # (B+1,)
+    confidence: np.ndarray  # (B,) mean confidence per bin on the full sample
+    accuracy: np.ndarray  # (B,) accuracy per bin on the full sample
+    low: np.ndarray  # (B,) lower percentile of the bootstrap accuracies
+    high: np.ndarray  # (B,) upper percentile
+    level: float  # e.g. 0.9 for the 5th..95th percentiles
+    n_boot: int
+    seed: int
+    binning: str = "width"  # "width" | "mass"
+    mode: str = "top_label"  # "top_label" | "positive"
+
+    def __post_init__(self) -> None:
+        _check_series(
+            "ReliabilityBand", len(self.confidence), accuracy=self.accuracy, low=self.low, high=self.high
+        )
+
+
+@dataclass(frozen=True)
+class SmoothCalibration:
+    """Smooth ECE (Błasiok & Nakkiran, 2023) with its kernel-smoothed reliability curve and density."""
+
+    error: float  # smECE at sigma
+    sigma: float  # kernel bandwidth: the fixed point sigma* = smECE_sigma* unless one was given
+    t: np.ndarray  # (P,) confidence axis, 0..1
+    accuracy: np.ndarray  # (P,) smoothed accuracy t + r_hat(t); NaN where the density vanishes
+    density: np.ndarray  # (P,) kernel density of the confidences, integrates to 1 over [0, 1]
+    mode: str = "top_label"  # "top_label" | "positive"
+
+    def __post_init__(self) -> None:
+        _check_series("SmoothCalibration", len(self.t), accuracy=self.accuracy, density=self.density)
+
+
+@dataclass(frozen=True)
+class ConfidenceHistogram:
+    """Counts of the confidence in equal-width bins of [0, 1] (Guo et al. 2017's lower panel)."""
+
+    edges: np.ndarray  # (B+1,) 0..1
+    counts: np.ndarray  # (B,) samples per bin
+    correct: np.ndarray  # (B,) of which correct (top_label) or positive (positive mode)
+    mean_confidence: float
+    accuracy: float  # overall accuracy (top_label) or frequency of class 1 (positive)
+    mode: str = "top_label"
+
+    def __post_init__(self) -> None:
+        _check_series("ConfidenceHistogram", len(self.counts), correct=self.correct)
+
+
+@dataclass(frozen=True)
+class TemperatureScaling:
+    """Temperature scaling (Guo et al., 2017): T fitted on one split, metrics before/after on another."""
+
+    temperature: float
+    nll_before: float
+    nll_after: float
+    ece_before: float
+    ece_after: float
+    brier_before: float
+    brier_after: float
+    accuracy: float  # unchanged by T (argmax is invariant)
+    before: BinnedReliability  # on the evaluation split, T = 1
+    after: BinnedReliability  # on the evaluation split, logits / T
+    n_fit: int
+    n_eval: int
+    name: str = ""  # registry key of the loss (colour)
+    label: str = ""  # legend text; the name when empty
+
+
+@dataclass(frozen=True)
+class CalibrationMap:
+    """f*(eta) = argmin_f eta L(f, 1) + (1 - eta) L(f, 0) of a binary loss, and its probability sigmoid(f*).
+
+    [f_low, f_high] is the set of minimisers (to a relative tolerance); f_star is its midpoint, or its inner
+    end when the set runs to the edge of the searched range [-f_range, f_range] (flagged in `unbounded`).
+    """
+
+    name: str  # registry key (colour)
+    eta: np.ndarray  # (E,) conditional probability P(y = 1 | x), in (0, 1)
+    f_star: np.ndarray  # (E,) the reported minimiser
+    probability: np.ndarray  # (E,) sigmoid(f_star)
+    f_low: np.ndarray  # (E,) smallest minimiser found
+    f_high: np.ndarray  # (E,) largest minimiser found
+    unbounded: np.ndarray  # (E,) bool: the minimisers reach ±f_range (the infimum may sit at ±infinity)
+    f_range: float
+    params: dict[str, float]  # the bound hyperparameters
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _check_series(
+            "CalibrationMap", len(self.eta), f_star=self.f_star, probability=self.probability,
+            f_low=self.f_low, f_high=self.f_high, unbounded=self.unbounded,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CalibrationPanel:
+    """Everything the calibration figures show for one loss (lossviz.calibration.calibration_panel)."""
+
+    name: str  # registry key (colour)
+    equal_width: BinnedReliability
+    equal_mass: BinnedReliability | None = None
+    band: ReliabilityBand | None = None  # bootstrap band (of equal_width unless band.binning says mass)
+    smooth: SmoothCalibration | None = None
+    histogram: ConfidenceHistogram | None = None
+    nll: float = float("nan")
+    brier: float = float("nan")
+    accuracy: float = float("nan")
+    label: str = ""  # legend text; the name when empty
+
+
+@dataclass(frozen=True)
+class MarginCalibrationPanel:
+    """A binary loss's calibration map with the positive-class reliability of a model trained with it."""
+
+    calibration_map: CalibrationMap
+    empirical: BinnedReliability | None = None  # reliability(..., mode="positive") of the trained model
+    label: str = ""  # legend text; the map's label, then its name, when empty
+
+    @property
+    def name(self) -> str:
+        return self.calibration_map.name
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Two directions in parameter space through a model's trained weights, and its trajectory in them."""
+
+    d1: dict[str, np.ndarray]  # keyed like named_parameters()
+    d2: dict[str, np.ndarray]
+    trajectory: Trajectory  # snapshot coordinates (final weights at the origin)
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    axis_names: tuple[str, str]
+    explained: np.ndarray | None  # (2,) PCA explained-variance ratio; None for random directions
+    residual: float  # fraction of the trajectory's squared length the plane does not capture
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """Curvature of one model at its trained weights, and sharpness along its training."""
+
+    eigenvalues: np.ndarray  # (k,) largest Hessian eigenvalues, descending
+    trace: TraceEstimate  # tr(H) with its standard error (exact for small models)
+    spectrum: Spectrum
+    sharpness: Sharpness
+    n_params: int

@@ -235,20 +235,18 @@ def _label(spec: LossSpec) -> str:
 
 
 def _curve(
-    spec: LossSpec,
-    bound: dict[str, Any],
-    inputs: _Inputs,
-    label: str,
-    extra: Mapping[str, np.ndarray] | None = None,
+    spec: LossSpec, bound: dict[str, Any], inputs: _Inputs, label: str, param_value: float | None = None
 ) -> Curve:
     values, dy, weight = _evaluate(spec, bound, inputs)
-    out: dict[str, np.ndarray] = dict(extra or {})
-    if weight is not None:
-        out["weight"] = weight.numpy()
+    p_y = margin = None
     if inputs.margin is not None:
-        out["p_y"] = torch.sigmoid(inputs.margin - math.log(inputs.n_classes - 1)).numpy()
-        out["margin"] = inputs.margin.numpy()
-    return Curve(name=spec.name, x=inputs.x.numpy(), y=values.numpy(), dy=dy.numpy(), extra=out, label=label)
+        p_y = torch.sigmoid(inputs.margin - math.log(inputs.n_classes - 1)).numpy()
+        margin = inputs.margin.numpy()
+    return Curve(
+        name=spec.name, x=inputs.x.numpy(), y=values.numpy(), dy=dy.numpy(), label=label,
+        weight=None if weight is None else weight.numpy(), p_y=p_y, margin=margin, param_value=param_value,
+        batch=spec.batch,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -330,7 +328,7 @@ def sweep_curves(
         bound = spec.bind(**fixed, **{param: value})
         shown = bound[param]
         label = f"{param} = {shown:.4g}"
-        curves.append(_curve(spec, bound, inputs, label, {"param_value": np.array([float(shown)])}))
+        curves.append(_curve(spec, bound, inputs, label, float(shown)))
     return curves
 
 
@@ -353,7 +351,10 @@ def simplex_barycentric(resolution: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def simplex_surface(name: str, params: Mapping[str, float] | None = None, resolution: int = 101) -> Surface:
-    """Loss of a K=3 multiclass loss over the probability simplex (z = centred log p); NaN outside it."""
+    """Loss of a K=3 multiclass loss over the probability simplex (z = centred log p); NaN outside it.
+
+    probs (ny, nx, 3) holds the barycentric coordinates (p_y, p_2, p_3) of every node, NaN outside.
+    """
     spec = _spec(name, "multiclass")
     bound = spec.bind(**dict(params or {}))
     xs, ys, probs = simplex_barycentric(resolution)
@@ -369,8 +370,8 @@ def simplex_surface(name: str, params: Mapping[str, float] | None = None, resolu
             values = spec.fn(logits, torch.zeros(len(p), dtype=torch.long), **bound)
     z = np.full(inside.shape, np.nan)
     z[inside] = values.cpu().numpy()
-    extra = {f"p_{k}": np.where(inside, probs[..., i], np.nan) for i, k in enumerate(("y", "2", "3"))}
-    return Surface(xs=xs, ys=ys, z=z, extra=extra, label=_label(spec))
+    probs = np.where(inside[..., None], probs, np.nan)  # (ny, nx, 3) = (p_y, p_2, p_3), NaN outside
+    return Surface(xs=xs, ys=ys, z=z, label=_label(spec), probs=probs)
 
 
 # ------------------------------------------------------------------------------------------ properties

@@ -10,6 +10,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from lossviz.context import TrainingContext
 from lossviz.device import resolve_device
 from lossviz.losses import BoundLoss, LossSpec, make, n_outputs
 from lossviz.metrics import ece_tensor, probabilities_tensor, r2_tensor
@@ -92,6 +94,211 @@ def _check_int(name: str, value: int | None, low: int, allow_none: bool = False)
     return int(value)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How to train, checked once: what fit's keyword arguments become (see fit for their meaning)."""
+
+    optimizer: OptimizerName = "adam"
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    epochs: int = 200
+    batch_size: int | None = None
+    seed: int = 0
+    snapshots: int = 20
+    rho: float = 0.05
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        checked = {
+            "lr": _check_number("lr", self.lr, 0.0, strict=True),
+            "weight_decay": _check_number("weight_decay", self.weight_decay, 0.0),
+            "rho": _check_number("rho", self.rho, 0.0, strict=True),
+            "momentum": _check_number("momentum", self.momentum, 0.0),
+            "epochs": _check_int("epochs", self.epochs, 1),
+            "batch_size": _check_int("batch_size", self.batch_size, 1, allow_none=True),
+            "snapshots": _check_int("snapshots", self.snapshots, 0),
+            "seed": _check_int("seed", self.seed, 0),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass
+class _Split:
+    """The dataset's tensors on the training device."""
+
+    X_train: torch.Tensor  # (N, D)
+    y_train: torch.Tensor  # (N,)
+    X_all: torch.Tensor  # (N + M, D) train then test: one eval forward per epoch for both splits
+    y_test: torch.Tensor  # (M,)
+    noisy: torch.Tensor  # (N,) bool
+    has_noisy: bool
+
+    @classmethod
+    def of(cls, data: Dataset, regression: bool, dev: torch.device) -> _Split:
+        X_train = torch.as_tensor(data.X_train, dtype=torch.float32, device=dev)
+        X_test = torch.as_tensor(data.X_test, dtype=torch.float32, device=dev)
+        y_dtype = torch.float32 if regression else torch.int64
+        return cls(
+            X_train=X_train,
+            y_train=torch.as_tensor(data.y_train, dtype=y_dtype, device=dev),
+            X_all=torch.cat([X_train, X_test]),
+            y_test=torch.as_tensor(data.y_test, dtype=y_dtype, device=dev),
+            noisy=torch.as_tensor(data.noisy_mask, dtype=torch.bool, device=dev),
+            has_noisy=bool(data.noisy_mask.any()) and not regression,
+        )
+
+    @property
+    def n_train(self) -> int:
+        return len(self.X_train)
+
+
+def _check_outputs(net: nn.Module, bound: BoundLoss, data: Dataset, X: torch.Tensor) -> None:
+    """A probe forward (in eval mode, so batch-norm statistics stay) checking the output shape."""
+    expected = n_outputs(bound.task, data.n_classes)
+    net.eval()
+    try:
+        with torch.no_grad():
+            probe = net(X[:2])
+    except RuntimeError as err:  # e.g. a shape mismatch in the first layer
+        raise ValueError(
+            f"the model cannot take dataset {data.name!r}'s inputs of shape (N, {data.n_features}): {err}"
+        ) from None
+    net.train()
+    if probe.dim() != 2 or probe.shape[1] != expected:
+        raise ValueError(
+            f"model outputs shape {tuple(probe.shape[1:])} but loss {bound.name!r} ({bound.task}) on "
+            f"dataset {data.name!r} needs (N, {expected}); build the model with n_outputs={expected}"
+        )
+
+
+def _step_function(
+    net: nn.Module,
+    bound: BoundLoss,
+    split: _Split,
+    context: TrainingContext,
+    recipe: Recipe,
+    dev: torch.device,
+) -> Callable[[torch.Tensor | None], None]:
+    """One optimisation step on a batch of indices (None: the full batch): plain, or SAM's two-pass step."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    names = [n for n, p in net.named_parameters() if p.requires_grad]
+    opt = _make_optimizer(recipe.optimizer, params, recipe.lr, recipe.weight_decay, recipe.momentum, dev)
+
+    def batch(idx: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        xb, yb = (split.X_train, split.y_train) if idx is None else (split.X_train[idx], split.y_train[idx])
+        outputs, features = context.forward(net, xb)
+        ctx = context.batch(idx, outputs, features)
+        return bound(outputs, yb, **ctx), ctx, xb
+
+    def plain(idx: torch.Tensor | None) -> None:
+        value, _, _ = batch(idx)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    def sam(idx: torch.Tensor | None) -> None:
+        # ascend to w + rho g/||g||, take the gradient there, apply it at w (functional: w untouched)
+        value, ctx, xb = batch(idx)
+        yb = split.y_train if idx is None else split.y_train[idx]
+        grads = torch.autograd.grad(value, params)
+        scale = recipe.rho / (torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) + 1e-12)
+        shifted = {
+            n: (p.detach() + scale * g).requires_grad_(True)
+            for n, p, g in zip(names, params, grads, strict=True)
+        }
+        sharp = bound(functional_call(net, shifted, (xb,)), yb, **ctx)
+        for p, g in zip(params, torch.autograd.grad(sharp, list(shifted.values())), strict=True):
+            p.grad = g
+        opt.step()
+
+    return sam if recipe.optimizer == "sam" else plain
+
+
+class _Recorder:
+    """Per-epoch metrics in one (E+1, 6) buffer on the device: a no-grad eval forward of both splits."""
+
+    def __init__(
+        self, net: nn.Module, bound: BoundLoss, split: _Split, context: TrainingContext, epochs: int
+    ) -> None:
+        self.net, self.bound, self.split, self.context = net, bound, split, context
+        self.buffer = torch.full((epochs + 1, len(_METRICS)), math.nan, device=split.X_train.device)
+        # eval/train switches walk every module; skip them when no module behaves differently in eval mode
+        self.mode_dependent = any(isinstance(m, _MODE_DEPENDENT) for m in net.modules())
+
+    def __call__(self, epoch: int) -> None:
+        if self.mode_dependent:
+            self.net.eval()
+        with torch.no_grad():
+            out, features = self.context.forward(self.net, self.split.X_all)
+            n = self.split.n_train
+            train_features = features[:n] if features is not None else None
+            row = self._row(out[:n], out[n:], self.context.full(train_features))
+            self.buffer[epoch] = torch.stack(row).float()
+        if self.mode_dependent:
+            self.net.train()
+
+    def _row(self, out_train: torch.Tensor, out_test: torch.Tensor, ctx: dict) -> list[torch.Tensor]:
+        split, bound = self.split, self.bound
+        train_loss = bound(out_train, split.y_train, **ctx)
+        nan = torch.tensor(math.nan, device=out_train.device)
+        if bound.task == "regression":
+            pred_train, pred_test = out_train.reshape(-1), out_test.reshape(-1)
+            r2_train, r2_test = r2_tensor(pred_train, split.y_train), r2_tensor(pred_test, split.y_test)
+            return [train_loss, r2_train, nan, r2_test, (pred_test - split.y_test).pow(2).mean(), nan]
+        probs_test = probabilities_tensor(out_test, bound.task)
+        if bound.task == "binary":
+            hits = ((out_train.reshape(-1) > 0).long() == split.y_train).float()
+            test_nll = nn.functional.binary_cross_entropy_with_logits(
+                out_test.reshape(-1), split.y_test.float()
+            )
+        else:
+            hits = (out_train.argmax(1) == split.y_train).float()
+            test_nll = nn.functional.cross_entropy(out_test, split.y_test)
+        return [
+            train_loss,
+            hits.mean(),
+            hits[split.noisy].mean() if split.has_noisy else nan,
+            (probs_test.argmax(1) == split.y_test).float().mean(),
+            test_nll,
+            ece_tensor(probs_test, split.y_test),
+        ]
+
+
+class _Guard:
+    """Keeps the last state whose training loss was finite; finds the first non-finite epoch."""
+
+    def __init__(self, net: nn.Module, buffer: torch.Tensor) -> None:
+        self.buffer = buffer
+        self.last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self.live = [net.state_dict()[k] for k in self.last_good]
+        self.checked = 0
+        self.diverged_at: int | None = None
+
+    def check(self, epoch: int) -> bool:
+        """True when the loss stayed finite up to epoch (then the state is saved), False once it did not."""
+        window = self.buffer[self.checked : epoch + 1, 0]
+        if not bool(torch.isfinite(window).all()):
+            self.diverged_at = int(torch.nonzero(~torch.isfinite(window))[0, 0]) + self.checked
+            return False
+        self.checked = epoch + 1
+        with torch.no_grad():
+            for good, current in zip(self.last_good.values(), self.live, strict=True):
+                good.copy_(current)
+        return True
+
+    def message(self, epochs: int, seconds: float) -> str:
+        """What happened, for History.message (the UI shows it after the loss's name)."""
+        if self.diverged_at is None:
+            return f"trained {epochs} epochs in {seconds:.2f} s"
+        value = float(self.buffer[self.diverged_at, 0])
+        if self.diverged_at == 0:
+            return f"the loss is {value} at initialisation; check the loss's parameters"
+        return f"the training loss became {value} at epoch {self.diverged_at}; try a smaller learning rate"
+
+
 def fit(
     model: nn.Module,
     loss: str | LossSpec | BoundLoss,
@@ -118,218 +325,70 @@ def fit(
     dicts are taken at evenly spaced epochs including 0. A non-finite training loss stops the run:
     History.diverged is True and the message says when. The model passed in is never modified; rebuild the
     trained one with `with_state(model, history.final_state)`. progress(fraction, message) is called at most
-    about 100 times. rho is SAM's neighbourhood radius, momentum that of "momentum" and "sam".
+    about 100 times. rho is SAM's neighbourhood radius, momentum that of "momentum" and "sam". The context a
+    loss declares (class counts, feature norms, a running target) comes from lossviz.context.
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-    lr = _check_number("lr", lr, 0.0, strict=True)
-    weight_decay = _check_number("weight_decay", weight_decay, 0.0)
-    rho = _check_number("rho", rho, 0.0, strict=True)
-    momentum = _check_number("momentum", momentum, 0.0)
-    epochs = _check_int("epochs", epochs, 1)  # type: ignore[assignment]
-    batch_size = _check_int("batch_size", batch_size, 1, allow_none=True)
-    snapshots = _check_int("snapshots", snapshots, 0)  # type: ignore[assignment]
-    seed = _check_int("seed", seed, 0)  # type: ignore[assignment]
+    recipe = Recipe(optimizer, lr, weight_decay, epochs, batch_size, seed, snapshots, rho, momentum)
     bound = make(loss)
     check_compatible(bound, data)
     dev = resolve_device(device)
     start = time.perf_counter()
 
     net = copy.deepcopy(model).to(dev).train()
-    params = [p for p in net.parameters() if p.requires_grad]
-    names = [n for n, p in net.named_parameters() if p.requires_grad]
-    regression = bound.task == "regression"
-    X_train = torch.as_tensor(data.X_train, dtype=torch.float32, device=dev)
-    X_test = torch.as_tensor(data.X_test, dtype=torch.float32, device=dev)
-    X_all = torch.cat([X_train, X_test])  # one eval forward per epoch for both splits
-    n_train = len(X_train)
-    y_dtype = torch.float32 if regression else torch.int64
-    y_train = torch.as_tensor(data.y_train, dtype=y_dtype, device=dev)
-    y_test = torch.as_tensor(data.y_test, dtype=y_dtype, device=dev)
-    noisy = torch.as_tensor(data.noisy_mask, dtype=torch.bool, device=dev)
-    has_noisy = bool(data.noisy_mask.any()) and not regression
-
-    expected = n_outputs(bound.task, data.n_classes)
-    net.eval()  # a probe forward that leaves batch-norm statistics alone
-    try:
-        with torch.no_grad():
-            probe = net(X_train[:2])
-    except RuntimeError as err:  # e.g. a shape mismatch in the first layer
-        raise ValueError(
-            f"the model cannot take dataset {data.name!r}'s inputs of shape (N, {data.n_features}): {err}"
-        ) from None
-    net.train()
-    if probe.dim() != 2 or probe.shape[1] != expected:
-        raise ValueError(
-            f"model outputs shape {tuple(probe.shape[1:])} but loss {bound.name!r} ({bound.task}) on "
-            f"dataset {data.name!r} needs (N, {expected}); build the model with n_outputs={expected}"
-        )
-
-    # context data some losses need: class counts (VS/LDAM, ...) and ELR's running target
-    context: dict[str, torch.Tensor] = {}
-    if "class_counts" in bound.spec.context:
-        context["class_counts"] = torch.bincount(y_train, minlength=max(data.n_classes, 2)).float()
-    use_ema = "ema_target" in bound.spec.context
-    beta = float(bound.params.get("beta", 0.7))
-    ema = torch.zeros(n_train, max(data.n_classes, 2), device=dev) if use_ema else None  # (N, K)
-
-    opt = _make_optimizer(optimizer, params, lr, weight_decay, momentum, dev)
-    # eval/train switches walk every module; skip them when no module behaves differently in eval mode
-    mode_dependent = any(isinstance(m, _MODE_DEPENDENT) for m in net.modules())
-    generator = torch.Generator().manual_seed(seed)
-    full_batch = batch_size is None or batch_size >= n_train
-
-    def batch_context(idx: torch.Tensor | None, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        if ema is None:
-            return context
-        # ELR: t_i <- beta t_i + (1 - beta) p_i for the samples in the batch, before the loss uses it
-        p = probabilities_tensor(outputs.detach(), bound.task)
-        if idx is None:
-            ema.mul_(beta).add_(p, alpha=1 - beta)
-            return {**context, "ema_target": ema}
-        ema[idx] = beta * ema[idx] + (1 - beta) * p
-        return {**context, "ema_target": ema[idx]}
-
-    def step(idx: torch.Tensor | None) -> None:
-        xb, yb = (X_train, y_train) if idx is None else (X_train[idx], y_train[idx])
-        outputs = net(xb)
-        ctx = batch_context(idx, outputs)
-        value = bound(outputs, yb, **ctx)
-        if optimizer != "sam":
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            return
-        # SAM: ascend to w + rho g/||g||, take the gradient there, apply it at w (functional: w untouched)
-        grads = torch.autograd.grad(value, params)
-        scale = rho / (torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])) + 1e-12)
-        shifted = {
-            n: (p.detach() + scale * g).requires_grad_(True)
-            for n, p, g in zip(names, params, grads, strict=False)
-        }
-        sharp = bound(functional_call(net, shifted, (xb,)), yb, **ctx)
-        for p, g in zip(params, torch.autograd.grad(sharp, list(shifted.values())), strict=True):
-            p.grad = g
-        opt.step()
-
-    buffer = torch.full((epochs + 1, len(_METRICS)), math.nan, device=dev)  # (E+1, 6) filled on the device
-    nan = torch.tensor(math.nan, device=dev)
-
-    def evaluate(epoch: int) -> None:
-        if mode_dependent:
-            net.eval()
-        with torch.no_grad():
-            out = net(X_all)
-            out_train, out_test = out[:n_train], out[n_train:]
-            ctx = {**context, "ema_target": ema} if ema is not None else context
-            train_loss = bound(out_train, y_train, **ctx)
-            if regression:
-                pred_train, pred_test = out_train.reshape(-1), out_test.reshape(-1)
-                row = [
-                    train_loss,
-                    r2_tensor(pred_train, y_train),
-                    nan,
-                    r2_tensor(pred_test, y_test),
-                    (pred_test - y_test).pow(2).mean(),
-                    nan,
-                ]
-            else:
-                probs_test = probabilities_tensor(out_test, bound.task)
-                if bound.task == "binary":
-                    hit_train = (out_train.reshape(-1) > 0).long() == y_train
-                    logit = out_test.reshape(-1)
-                    test_nll = nn.functional.binary_cross_entropy_with_logits(logit, y_test.float())
-                else:
-                    hit_train = out_train.argmax(1) == y_train
-                    test_nll = nn.functional.cross_entropy(out_test, y_test)
-                hits = hit_train.float()
-                row = [
-                    train_loss,
-                    hits.mean(),
-                    hits[noisy].mean() if has_noisy else nan,
-                    (probs_test.argmax(1) == y_test).float().mean(),
-                    test_nll,
-                    ece_tensor(probs_test, y_test),
-                ]
-            buffer[epoch] = torch.stack(row).float()
-        if mode_dependent:
-            net.train()
-
-    snapshot_at = set(_snapshot_epochs(epochs, snapshots))
-    snapshot_epochs: list[int] = []
-    snapshot_list: list[dict[str, torch.Tensor]] = []
-
-    def take_snapshot(epoch: int) -> None:
-        snapshot_epochs.append(epoch)
-        snapshot_list.append({n: p.detach().clone() for n, p in zip(names, params, strict=False)})
-
+    split = _Split.of(data, bound.task == "regression", dev)
+    _check_outputs(net, bound, data, split.X_train)
+    context = TrainingContext(bound, split.y_train, data.n_classes)
+    step = _step_function(net, bound, split, context, recipe, dev)
+    record = _Recorder(net, bound, split, context, recipe.epochs)
+    guard = _Guard(net, record.buffer)
+    snapshot_at = set(_snapshot_epochs(recipe.epochs, recipe.snapshots))
+    taken: list[tuple[int, dict[str, np.ndarray]]] = []
+    generator = torch.Generator().manual_seed(recipe.seed)
+    full_batch = recipe.batch_size is None or recipe.batch_size >= split.n_train
     # host syncs cost nothing on the CPU, so check every epoch there; on accelerators about 100 times
-    every = max(1, epochs // _MAX_PROGRESS_CALLS)
+    every = max(1, recipe.epochs // _MAX_PROGRESS_CALLS)
     check_every = 1 if dev.type == "cpu" else every
-    last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}  # the last finite state
-    live = [net.state_dict()[k] for k in last_good]
-    diverged_at: int | None = None
 
-    evaluate(0)
-    if 0 in snapshot_at:
-        take_snapshot(0)
-    checked = 0
-    for epoch in range(1, epochs + 1):
-        if full_batch:
+    for epoch in range(recipe.epochs + 1):
+        if epoch > 0 and full_batch:
             step(None)
-        else:
-            order = torch.randperm(n_train, generator=generator).to(dev)
-            for idx in order.split(batch_size):  # type: ignore[arg-type]
-                if len(idx) > 1 or n_train == 1:  # a batch of one breaks batch norm: drop the remainder
+        elif epoch > 0:
+            order = torch.randperm(split.n_train, generator=generator).to(dev)
+            for idx in order.split(recipe.batch_size):  # type: ignore[arg-type]
+                if len(idx) > 1 or split.n_train == 1:  # a batch of one breaks batch norm: drop the rest
                     step(idx)
-        evaluate(epoch)
+        record(epoch)
         if epoch in snapshot_at:
-            take_snapshot(epoch)
-        if epoch % check_every == 0 or epoch == epochs:
-            window = buffer[checked : epoch + 1, 0]
-            if not bool(torch.isfinite(window).all()):
-                bad = int(torch.nonzero(~torch.isfinite(window))[0, 0]) + checked
-                diverged_at = bad
-                break
-            checked = epoch + 1
-            with torch.no_grad():
-                for good, current in zip(last_good.values(), live, strict=True):
-                    good.copy_(current)
-        if progress is not None and (epoch % every == 0 or epoch == epochs):
-            progress(epoch / epochs, f"epoch {epoch}/{epochs}: loss {float(buffer[epoch, 0]):.4g}")
-    if diverged_at is not None and diverged_at == 0:
-        message = f"the loss is {float(buffer[0, 0])} at initialisation; check the loss's parameters"
-    elif diverged_at is not None:
-        value = float(buffer[diverged_at, 0])
-        message = (
-            f"diverged at epoch {diverged_at}: the training loss became {value}; try a smaller learning rate"
-        )
-    else:
-        message = ""
+            taken.append((epoch, {n: p.detach().cpu().numpy().copy() for n, p in net.named_parameters()}))
+        if (epoch % check_every == 0 or epoch == recipe.epochs) and not guard.check(epoch):
+            break
+        if progress is not None and epoch > 0 and (epoch % every == 0 or epoch == recipe.epochs):
+            progress(
+                epoch / recipe.epochs,
+                f"epoch {epoch}/{recipe.epochs}: loss {float(record.buffer[epoch, 0]):.4g}",
+            )
 
-    keep = epochs + 1 if diverged_at is None else max(diverged_at, 1)  # rows 0..keep-1 are finite
-    table = buffer[:keep].cpu().double().numpy()
-    kept_snapshots = [(e, s) for e, s in zip(snapshot_epochs, snapshot_list, strict=False) if e < keep]
     seconds = time.perf_counter() - start
-    if not message:
-        message = f"trained {epochs} epochs in {seconds:.2f} s"
-    if progress is not None and diverged_at is not None:
+    message = guard.message(recipe.epochs, seconds)
+    if progress is not None and guard.diverged_at is not None:
         progress(1.0, message)
-    metric_columns = {name: table[:, i].copy() for i, name in enumerate(_METRICS)}
+    keep = recipe.epochs + 1 if guard.diverged_at is None else max(guard.diverged_at, 1)  # finite rows
+    table = record.buffer[:keep].cpu().double().numpy()
+    kept = [(e, s) for e, s in taken if e < keep]
     return History(
         loss_name=bound.name,
         loss_params=dict(bound.params),
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        batch_size=None if full_batch else batch_size,
-        seed=seed,
+        optimizer=recipe.optimizer,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        batch_size=None if full_batch else recipe.batch_size,
+        seed=recipe.seed,
         epochs=np.arange(keep),
-        **metric_columns,
-        snapshot_epochs=np.array([e for e, _ in kept_snapshots], dtype=np.int64),
-        snapshots=tuple({n: t.cpu().numpy() for n, t in s.items()} for _, s in kept_snapshots),
-        final_state={k: v.cpu().numpy() for k, v in last_good.items()},
-        diverged=diverged_at is not None,
+        **{name: table[:, i].copy() for i, name in enumerate(_METRICS)},
+        snapshot_epochs=np.array([e for e, _ in kept], dtype=np.int64),
+        snapshots=tuple(s for _, s in kept),
+        final_state={k: v.cpu().numpy() for k, v in guard.last_good.items()},
+        diverged=guard.diverged_at is not None,
         message=message,
         seconds=seconds,
     )

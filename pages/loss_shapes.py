@@ -1,251 +1,176 @@
 """Loss Shapes: each loss on its natural axis, its autograd derivative, relative sample weight and properties.
 
-Margin view of Bartlett, Jordan & McAuliffe (2006); calibration check of EnsLoss; comp-sum family of
-Mao, Mohri & Zhong (2023). The whole view lives in the URL query parameters.
+Margin view of Bartlett, Jordan & McAuliffe (2006); EnsLoss's calibration check; Mao et al.'s comp-sum (2023).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
 from lossviz import losses, shapes
 from lossviz.figures import shapes as figures
 from lossviz.ui import cache, widgets
-from lossviz.ui.state import PageState
+from lossviz.ui.fields import Field
+from lossviz.ui.page import Page
 
-# Teaching defaults (kept only if registered); every list shown to the user comes from the registry.
+# Teaching defaults, kept only if registered: the losses compared, and the loss and hyperparameter swept.
 TEACHING = {
-    "multiclass": ("cross_entropy", "focal", "label_smoothing", "gce"),
-    "binary": ("logistic", "hinge", "exponential", "sigmoid"),
-    "regression": ("squared", "absolute", "huber", "cauchy"),
-}
-SWEEP_TEACHING = {
-    "multiclass": ("comp_sum", "tau"),
-    "binary": ("bce_focal", "gamma"),
-    "regression": ("barron", "alpha"),
-}
-TASK_TITLES = {"multiclass": "Multiclass", "binary": "Binary", "regression": "Regression"}
-AXIS_TITLES = {
-    "p_y": "probability p_y",
-    "logit_margin": "logit margin",
-    "margin": "margin m",
-    "residual": "residual r",
+    "multiclass": (("cross_entropy", "focal", "label_smoothing", "gce"), "comp_sum", "tau"),
+    "binary": (("logistic", "hinge", "exponential", "sigmoid"), "bce_focal", "gamma"),
+    "regression": (("squared", "absolute", "huber", "cauchy"), "barron", "alpha"),
 }
 MODES = {"compare": "Compare losses", "sweep": "Sweep a hyperparameter"}
-PROPERTY_HELP = {
+CHECKS = {
     "bounded": "|L| stops growing over 10⁴ × the plotted range (checked numerically).",
     "convex": "Second differences ≥ 0 on the plotted range of the model output (logit margin for p_y).",
     "calibrated": "Binary margin losses: convex with φ'(0) < 0 (Bartlett et al. 2006); n/a when not convex.",
     "symmetric": "Σ_k L(z, k) constant over random logits (classification); L(r) = L(−r) (regression).",
 }
-
-st.title("Loss shapes")
-st.caption(
-    "Pick losses, move their hyperparameters, and compare their shapes, gradients and the samples they "
-    "emphasise. Derivatives come from autograd; properties are measured from the functions, not typed in. "
-    "Copy the URL to share this exact view."
+CAPTION = (
+    "Compare losses' shapes, autograd gradients and the samples they emphasise; properties are measured, "
+    "not typed in. Copy the URL to share this exact view."
 )
-state = PageState("shapes")
+SCROLL = "<style>.katex-display{overflow-x:auto;overflow-y:hidden;padding:0.2em 0}</style>"  # never clip
 
-with st.sidebar:
-    st.header("Loss shapes")
-    task = widgets.choice(
-        "Task", shapes.SHAPE_TASKS, state, "task", "multiclass", format_func=TASK_TITLES.get
-    )
-    mode = widgets.choice("View", tuple(MODES), state, "mode", "compare", format_func=MODES.get)
-    axes = shapes.axes_for(task)
-    axis = widgets.choice("Axis", axes, state, "axis", axes[0], format_func=AXIS_TITLES.get)
-    n_classes = 3
-    if task == "multiclass":
-        n_classes = widgets.integer(
-            "Classes K", 2, 20, state, "K", 3, help="The other K−1 classes share 1 − p_y equally."
-        )
-    if mode == "compare":
-        default = [n for n in TEACHING[task] if n in losses.names(task)] or losses.names(task)[:4]
-        names = widgets.loss_multiselect(task, state, default)
-        selection = {}
-        for name in names:
-            spec = losses.get(name)
-            if spec.params:
-                with st.expander(widgets.loss_label(name), expanded=True):
-                    selection[name] = widgets.param_inputs(spec, state)
-            else:
-                selection[name] = {}
-    else:
-        sweepable = [n for n in losses.names(task) if losses.get(n).params]
-        if not sweepable:
-            st.info(f"No {task} loss has a hyperparameter to sweep yet.")
-            state.sync()
-            st.stop()
-        loss_default, param_default = SWEEP_TEACHING[task]
-        name = widgets.choice(
-            "Loss",
-            sweepable,
-            state,
-            "sweep.loss",
-            loss_default,
-            format_func=widgets.loss_label,
-            kind="select",
-        )
-        spec = losses.get(name)
-        param = widgets.choice(
-            "Swept hyperparameter",
-            [p.name for p in spec.params],
-            state,
-            "sweep.param",
-            param_default,
-            kind="select",
-        )
-        n_curves = widgets.integer("Curves", 3, 11, state, "sweep.n", 5)
-        fixed = widgets.param_inputs(spec, state, skip=[param])
+# Controls: the key is the URL name unless `url` differs. Options that depend on other controls are filled in
+# by `offer`, whose per-task (or per-loss) key lets each task keep its own choice.
+TASK = Field("task", "Task", "radio", "multiclass", options=shapes.SHAPE_TASKS, format=str.capitalize)
+MODE = Field("mode", "View", "radio", "compare", options=tuple(MODES), format=MODES.get)
+AXIS = Field("axis", "Axis", "radio", None, format=lambda axis: shapes.AXES[axis].title)
+K = Field("K", "Classes K", "int", 3, low=2, high=20, help="The other K−1 classes share 1 − p_y equally.")
+SWEEP_LOSS = Field("sweep.loss", "Loss", "select", None, format=widgets.loss_label)
+SWEEP_PARAM = Field("sweep.param", "Swept hyperparameter", "select", None)
+N_CURVES = Field("sweep.n", "Curves", "int", 5, low=3, high=11)
+SIMPLEX = Field("simplex", "Loss on the simplex", "select", None, format=widgets.loss_label)
 
-info = shapes.AXES[axis]
-reference = shapes.reference_name(task)
-d_title = f"{info.derivative}"
-w_title = f"|∇L| / |∇ {reference}|" if reference else ""
-labels = dict(x_title=info.title, symbol=info.symbol)
+
+def offer(field: Field, options: list[str], preferred: str, within: str = "") -> Field:
+    """The field over these options, stored per `within`, defaulting to the preferred option when offered."""
+    default = preferred if preferred in options else options[0]
+    key = f"{field.key}.{within}" if within else field.key
+    return replace(field, key=key, url=field.key, default=default, options=tuple(options))
+
+
+def tex(latex: str) -> str:
+    """A long formula split at its top-level `,\\ ` into centred lines, so a narrow column never clips it."""
+    lines: list[str] = []
+    for part in latex.split(r",\ ") if len(latex) > 60 else [latex]:
+        pairs = ("{}", (r"\begin", r"\end"), (r"\left", r"\right"))
+        if lines and any(lines[-1].count(a) != lines[-1].count(b) for a, b in pairs):
+            lines[-1] += r",\ " + part  # that comma sits inside a group
+        else:
+            lines.append(part)
+    return lines[0] if len(lines) == 1 else r"\begin{gathered}" + r",\\ ".join(lines) + r"\end{gathered}"
 
 
 def formula_card(name: str) -> None:
-    """Title in its colour, formula, notes and paper of one loss."""
     spec = losses.get(name)
     st.markdown(f"{widgets.color_dot(name)} **{spec.title}** `{name}`", unsafe_allow_html=True)
-    st.latex(spec.latex)
-    if spec.batch:
-        st.caption(f"Batch-level: drawn as the loss of {shapes.BATCH_LABEL.split(': ')[1]} (dashed).")
-    if spec.notes:
-        st.caption(spec.notes)
-    st.caption(f"Paper: *{spec.paper}*")
+    st.latex(tex(spec.latex))
+    batch = f"{shapes.BATCH_LABEL.capitalize()} (dashed)." if spec.batch else ""
+    st.caption("\n\n".join(filter(None, (batch, spec.notes, f"Paper: *{spec.paper}*"))))
 
 
-def properties_table(rows: list[dict], first: str) -> None:
-    """The numerical properties as a table, one row per loss or swept value."""
-    mark = {True: "✓", False: "✗", None: "n/a"}
+def properties(name: str, params: dict[str, float]) -> dict:
+    return cache.loss_properties(name, cache.params_key(params), axis, n_classes)
+
+
+def properties_table(rows: dict[str, dict], first: str) -> None:
+    mark, some = {True: "✓", False: "✗", None: "n/a"}, next(iter(rows.values()))
+    checks = [k for k in CHECKS if k != "calibrated" or task == "binary"]
+    origin, slope = f"L at {some['origin']}", f"slope {info.derivative} at origin"
     table = [
-        {
-            first: row["label"],
-            "bounded": mark[row["bounded"]],
-            "convex": mark[row["convex"]],
-            **({"calibrated": mark[row["calibrated"]]} if task == "binary" else {}),
-            "symmetric": mark[row["symmetric"]],
-            f"L at {row['origin']}": row["value_at_0"],
-            f"slope {info.derivative} at origin": row["slope_at_0"],
-        }
-        for row in rows
+        {first: label, **{k: mark[r[k]] for k in checks}, origin: r["value_at_0"], slope: r["slope_at_0"]}
+        for label, r in rows.items()
     ]
-    config = {k: st.column_config.TextColumn(k, help=v) for k, v in PROPERTY_HELP.items()}
+    config = {k: st.column_config.TextColumn(k, help=v) for k, v in CHECKS.items()}
     st.dataframe(table, hide_index=True, column_config=config)
-    st.caption(f"Convexity checked on {rows[0]['convex_on']}." if rows else "")
+    st.caption(f"Convexity checked on {some['convex_on']}.")
 
 
+page = Page("shapes", "Loss shapes", CAPTION)
+st.markdown(SCROLL, unsafe_allow_html=True)
+with st.sidebar:
+    st.header("Loss shapes")
+    task, mode = page.control(TASK), page.control(MODE)
+    compared, swept_loss, swept_param = TEACHING[task]
+    axis = page.control(offer(AXIS, list(shapes.axes_for(task)), "", task))
+    n_classes = page.control(K) if task == "multiclass" else 3
+    if mode == "compare":
+        default = tuple(n for n in compared if n in losses.names(task)) or tuple(losses.names(task)[:4])
+        names = widgets.loss_picker(task, page.state, default)
+        selection = widgets.loss_settings(names, page.state, expanded=True)
+    else:
+        sweepable = [n for n in losses.names(task) if losses.get(n).params]
+        if not sweepable:
+            page.stop(f"No {task} loss has a hyperparameter to sweep yet.")
+        spec = losses.get(name := page.control(offer(SWEEP_LOSS, sweepable, swept_loss, task)))
+        param = page.control(offer(SWEEP_PARAM, [p.name for p in spec.params], swept_param, name))
+        n_curves = page.control(N_CURVES)
+        others = [p for p in spec.params if p.name != param]
+        fixed = {p.name: float(page.control(widgets.param_field(spec, p))) for p in others}
+
+info, reference = shapes.AXES[axis], shapes.reference_name(task)
 if mode == "compare":
     if not names:
-        st.info("Pick at least one loss in the sidebar.")
-        state.sync()
-        st.stop()
-    with st.spinner("Computing curves…"):
-        curves = cache.loss_curves(task, cache.losses_key(selection), axis, n_classes)
-    batch = [n for n in names if losses.get(n).batch]
-    if batch:
+        page.stop("Pick at least one loss in the sidebar.")
+    keys = {n: cache.params_key(p) for n, p in selection.items()}
+    labels = {n: widgets.loss_label(n) for n in names}
+    found = page.per_loss(labels, lambda n: cache.loss_curve(n, keys[n], axis, n_classes))
+    curves, rows = list(found.values()), {labels[n]: properties(n, selection[n]) for n in found}
+    make, value_title = figures.curves_figure, "Loss"
+    if any(c.batch for c in curves):
         st.info(
-            "Dashed curves are batch-level losses (they score a whole batch, not one sample): each point is "
-            "the loss of a balanced batch in which every sample has the margin on the x axis; the derivative "
-            "is taken along that shared margin."
+            "Dashed curves are batch-level losses: each point scores a balanced batch whose samples all have "
+            "that margin, and the derivative is taken along the shared margin."
         )
-    left, right = st.columns(2)
-    left.plotly_chart(
-        figures.curves_figure(curves, title="Loss", y_title="loss L", batch_names=batch, **labels),
-        key="shapes.fig.value",
+else:
+    key = cache.params_key(fixed)
+    found = page.per_loss(
+        {name: spec.title}, lambda n: cache.sweep_curves(n, param, n_curves, key, axis, n_classes)
     )
-    right.plotly_chart(
-        figures.curves_figure(
-            curves, series="derivative", title=f"Derivative {d_title} (autograd)", y_title=d_title,
-            y_name=d_title, batch_names=batch, **labels,
-        ),
-        key="shapes.fig.derivative",
-    )  # fmt: skip
-    if reference or n_classes == 3:
-        left, right = st.columns(2)
-    if reference:
-        left.plotly_chart(
-            figures.curves_figure(
-                curves, series="weight", title=f"Relative sample weight vs {reference}", y_title=w_title,
-                y_name="weight", batch_names=batch, **labels,
-            ),
-            key="shapes.fig.weight",
-        )  # fmt: skip
-        left.caption(
-            f"Above 1 the loss pushes harder on such samples than {reference}; near 0 it ignores them "
-            "(robust losses ignore badly misclassified samples, focal ignores easy ones)."
-        )
+    curves = found.get(name, [])
+    rows = {c.label: properties(name, {**fixed, param: c.param_value}) for c in curves}
+    make, value_title = figures.sweep_figure, f"{spec.title}, {param} swept"
+if not curves:
+    page.stop()
+
+d, w = info.derivative, f"|∇L| / |∇ {reference}|"
+panels = {
+    "value": dict(title=value_title, y_title="loss L", y_name="L"),
+    "derivative": dict(title=f"Derivative {d} (autograd)", y_title=d, y_name=d),
+    "weight": dict(title=f"Relative sample weight vs {reference}", y_title=w, y_name="weight"),
+}
+cells = [*st.columns(2), *st.columns(2)]
+for cell, (series, titles) in zip(cells, list(panels.items())[: 3 if reference else 2], strict=False):
+    figure = make(curves=curves, series=series, x_title=info.title, symbol=info.symbol, **titles)
+    cell.plotly_chart(figure, key=f"shapes.fig.{mode}.{series}")
+if reference:
+    cells[2].caption(
+        f"Above 1 the loss pushes harder on such samples than {reference}; near 0 it ignores them (robust "
+        "losses ignore badly misclassified samples, focal ignores easy ones)."
+    )
+
+if mode == "compare":
     if task == "multiclass" and n_classes == 3:
-        with right:
-            shown = widgets.choice(
-                "Loss on the simplex",
-                names,
-                state,
-                "simplex",
-                names[0],
-                format_func=widgets.loss_label,
-                kind="select",
-            )
+        with cells[3]:
+            shown = page.control(offer(SIMPLEX, list(found), next(iter(found))))
             with st.spinner("Computing the simplex…"):
-                surface = cache.simplex_surface(shown, cache.params_key(selection[shown]))
-            st.plotly_chart(
-                figures.simplex_figure(surface, title=f"{losses.get(shown).title} over the simplex (K = 3)"),
-                key="shapes.fig.simplex",
-            )
+                surface = cache.simplex_surface(shown, keys[shown])
+            title = f"{losses.get(shown).title} over the simplex (K = 3)"
+            st.plotly_chart(figures.simplex_figure(surface=surface, title=title), key="shapes.fig.simplex")
     st.subheader("Properties (computed numerically)")
-    rows = [
-        {**cache.loss_properties(n, cache.params_key(p), axis, n_classes), "label": widgets.loss_label(n)}
-        for n, p in selection.items()
-    ]
     properties_table(rows, "loss")
     st.subheader("Formulas and papers")
-    columns = st.columns(min(3, len(names)))
-    for i, name in enumerate(names):
+    columns = st.columns(min(2, len(found)))
+    for i, name in enumerate(found):
         with columns[i % len(columns)]:
             formula_card(name)
 else:
-    with st.spinner("Computing the family…"):
-        curves = cache.sweep_curves(name, param, n_curves, cache.params_key(fixed), axis, n_classes)
-    family = (
-        f"{spec.title}: {param} from {curves[0].label.split('= ')[1]} to {curves[-1].label.split('= ')[1]}"
-    )
-    left, right = st.columns(2)
-    left.plotly_chart(
-        figures.sweep_figure(curves, title=family, y_title="loss L", **labels), key="shapes.fig.sweep_value"
-    )
-    right.plotly_chart(
-        figures.sweep_figure(
-            curves,
-            series="derivative",
-            title=f"Derivative {d_title}",
-            y_title=d_title,
-            y_name=d_title,
-            **labels,
-        ),
-        key="shapes.fig.sweep_derivative",
-    )
-    if reference:
-        left, right = st.columns(2)
-        left.plotly_chart(
-            figures.sweep_figure(
-                curves, series="weight", title=f"Relative sample weight vs {reference}", y_title=w_title,
-                y_name="weight", **labels,
-            ),
-            key="shapes.fig.sweep_weight",
-        )  # fmt: skip
-        with right:
-            formula_card(name)
-    else:
+    with cells[3 if reference else 2]:
         formula_card(name)
     st.subheader("Properties along the sweep (computed numerically)")
-    swept = [{**fixed, param: float(c.extra["param_value"][0])} for c in curves]
-    rows = [
-        {**cache.loss_properties(name, cache.params_key(p), axis, n_classes), "label": c.label}
-        for p, c in zip(swept, curves, strict=True)
-    ]
     properties_table(rows, param)
-
-state.sync()
+page.finish()

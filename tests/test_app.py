@@ -39,12 +39,12 @@ def test_every_page_file_is_in_the_navigation():
     # st.navigation does not auto-discover pages/: a page missing from app.py is unreachable
     source = APP.read_text()
     pages = sorted(p.name for p in (APP.parent / "pages").glob("*.py"))
-    assert pages and all(f'"pages" / "{name}"' in source for name in pages), pages
+    assert pages and all(f'PAGES / "{name}"' in source for name in pages), pages
 
 
 def test_app_switches_to_every_page_without_exception():
     at = AppTest.from_file(str(APP), default_timeout=120).run()
-    for name in ("train_compare.py", "landscape.py", "loss_shapes.py"):
+    for name in ("train_compare.py", "landscape.py", "calibration.py", "loss_shapes.py"):
         at.switch_page(f"pages/{name}").run()
         assert not at.exception, (name, at.exception)
         assert at.title, name

@@ -8,6 +8,7 @@ import torch
 
 from lossviz.boundary import decision_surface, prediction_curve
 from lossviz.models import make_model
+from lossviz.results import DecisionMap
 from lossviz.train import predict_proba
 
 
@@ -22,16 +23,17 @@ def _softmax_field(points: np.ndarray) -> np.ndarray:
 def test_grid_convention_and_values_match_pointwise_evaluation() -> None:
     X = np.array([[-1.0, 0.0], [2.0, 3.0], [0.5, -1.0]])
     surface = decision_surface(_softmax_field, X, resolution=17, margin=0.25)
+    assert isinstance(surface, DecisionMap) and surface.n_classes == 3
     assert surface.xs[0] == pytest.approx(-1.25) and surface.xs[-1] == pytest.approx(2.25)
     assert surface.ys[0] == pytest.approx(-1.25) and surface.ys[-1] == pytest.approx(3.25)
-    assert surface.z.shape == (17, 17)
-    # independent evaluation, one grid point at a time: z[i, j] is the value at (xs[j], ys[i])
+    assert surface.proba.shape == (17, 17, 3)
+    # independent evaluation, one grid point at a time: proba[i, j] is the vector at (xs[j], ys[i])
     for i in (0, 5, 16):
         for j in (0, 9, 16):
             p = _softmax_field(np.array([[surface.xs[j], surface.ys[i]]], dtype=np.float32))[0]
-            np.testing.assert_allclose(surface.extra["proba"][i, j], p, rtol=1e-6)
-            assert surface.z[i, j] == pytest.approx(p.max(), rel=1e-6)
-            assert surface.extra["argmax"][i, j] == p.argmax()
+            np.testing.assert_allclose(surface.proba[i, j], p, rtol=1e-6)
+            assert surface.confidence[i, j] == pytest.approx(p.max(), rel=1e-6)
+            assert surface.predicted[i, j] == p.argmax()
 
 
 def test_binary_surface_is_probability_of_class_one_and_accepts_1d_output() -> None:
@@ -42,8 +44,10 @@ def test_binary_surface_is_probability_of_class_one_and_accepts_1d_output() -> N
 
     surface = decision_surface(p1, X, resolution=40)
     gx, gy = np.meshgrid(surface.xs, surface.ys)
-    np.testing.assert_allclose(surface.z, 1 / (1 + np.exp(-(2 * gx - gy))), rtol=1e-5)
-    np.testing.assert_array_equal(surface.extra["argmax"], (surface.z > 0.5).astype(int))
+    p1_grid = surface.proba[..., 1]
+    np.testing.assert_allclose(p1_grid, 1 / (1 + np.exp(-(2 * gx - gy))), rtol=1e-5)
+    np.testing.assert_allclose(surface.proba.sum(-1), 1.0)
+    np.testing.assert_array_equal(surface.predicted, (p1_grid > 0.5).astype(int))
 
 
 def test_model_surface_matches_direct_forward() -> None:
@@ -54,7 +58,7 @@ def test_model_surface_matches_direct_forward() -> None:
     points = torch.as_tensor(np.column_stack([gx.ravel(), gy.ravel()]), dtype=torch.float32)
     with torch.no_grad():
         expected = torch.softmax(model(points), 1).numpy().reshape(25, 25, 4)
-    np.testing.assert_allclose(surface.extra["proba"], expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(surface.proba, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_predict_proba_with_a_state_does_not_touch_the_model() -> None:
@@ -94,3 +98,11 @@ def test_bad_arguments(X: np.ndarray, kwargs: dict, message: str) -> None:
 def test_wrong_output_shape_is_reported() -> None:
     with pytest.raises(ValueError, match="predict_proba must return"):
         decision_surface(lambda P: np.zeros((3, 2)), np.zeros((4, 2)), resolution=5)
+
+
+def test_decision_map_checks_its_grid() -> None:
+    xs, ys = np.linspace(0, 1, 4), np.linspace(0, 1, 3)
+    with pytest.raises(ValueError, match=r"proba has shape \(4, 3, 2\), expected \(3, 4, K >= 2\)"):
+        DecisionMap(xs, ys, np.full((4, 3, 2), 0.5))
+    with pytest.raises(ValueError, match="K >= 2"):
+        DecisionMap(xs, ys, np.ones((3, 4, 1)))

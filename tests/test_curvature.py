@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 from lossviz import curvature, losses
 from lossviz.models import MLP
+from lossviz.results import TraceEstimate
 
 
 def tiny(seed: int = 0, batch_norm: bool = False) -> nn.Module:
@@ -105,11 +106,92 @@ def test_hutchinson_trace_within_five_percent(problem):
     model, X, y, H, _ = problem
     n = 5000
     assert rademacher_rel_std(H, n) < 0.02  # so the 5% check below is 2.5 standard errors wide
-    est = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=n, seed=0, probes_per_call=500)
-    assert est == pytest.approx(float(H.trace()), rel=0.05)
-    again = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=n, seed=0, probes_per_call=250)
-    other = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, seed=1)
-    assert again == pytest.approx(est, rel=1e-12) and other != est  # determinism per seed
+    kwargs = {"n_samples": n, "seed": 0, "method": "hutchinson"}
+    est = curvature.hessian_trace(model, "cross_entropy", X, y, **kwargs, probes_per_call=500)
+    assert est.method == "hutchinson" and est.n_matvecs == n
+    assert est.value == pytest.approx(float(H.trace()), rel=0.05)
+    # its stderr is the standard error of the mean: close to the closed form sqrt(2 sum_{i!=j} H_ij^2 / n)
+    assert est.stderr == pytest.approx(rademacher_rel_std(H, n) * float(H.trace()), rel=0.1)
+    again = curvature.hessian_trace(model, "cross_entropy", X, y, **kwargs, probes_per_call=250)
+    other = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, seed=1, method="hutchinson")
+    assert again.value == pytest.approx(est.value, rel=1e-12) and other.value != est.value  # per seed
+
+
+def _net(sizes: tuple[int, int, int], seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.Tanh(), nn.Linear(sizes[1], sizes[2])).double()
+
+
+def _classification_data(n_features: int, n_classes: int, n: int = 60):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, n_features, generator=g, dtype=torch.float64)
+    return X, torch.randint(0, n_classes, (n,), generator=g)
+
+
+def test_default_trace_of_a_small_model_is_exact():
+    model = _net((2, 4, 2))  # 8 + 4 + 8 + 2 = 22 parameters
+    X, y = _classification_data(2, 2)
+    dense = float(dense_hessian(model, "cross_entropy", X, y).trace())
+    est = curvature.hessian_trace(model, "cross_entropy", X, y)
+    assert isinstance(est, TraceEstimate) and est.method == "exact" and est.n_matvecs == 22
+    assert est.stderr == 0.0
+    assert float(est) == pytest.approx(dense, rel=0.05)  # the requirement; in fact exact to round-off
+    assert float(est) == pytest.approx(dense, rel=1e-10)
+    chunked = curvature.hessian_trace(model, "cross_entropy", X, y, probes_per_call=5)  # 5 does not divide 22
+    assert chunked.value == pytest.approx(dense, rel=1e-10)
+    assert curvature.hessian_trace(model, "cross_entropy", X, y, seed=3) == est  # no randomness at all
+
+
+def test_exact_trace_above_the_threshold_when_asked(problem):
+    model, X, y, H, _ = problem
+    est = curvature.hessian_trace(model, "cross_entropy", X, y, method="exact", exact_max_params=0)
+    assert est.method == "exact" and est.value == pytest.approx(float(H.trace()), rel=1e-10)
+    # "auto" is exact too whenever the probes would cost at least as many HVPs as the unit basis
+    auto = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=H.shape[0], exact_max_params=0)
+    assert auto.method == "exact"
+    cheap = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, exact_max_params=0)
+    assert cheap.method == "hutch++" and cheap.n_matvecs == 16
+
+
+def test_hutch_plus_plus_with_a_full_sketch_is_exact(problem):
+    # n_samples >= 3 dim: the sketch spans every direction, tr(Q^T H Q) is tr(H) and the remainder is zero
+    model, X, y, H, _ = problem
+    dim = H.shape[0]
+    est = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=3 * dim + 4, method="hutch++")
+    assert est.method == "hutch++" and est.value == pytest.approx(float(H.trace()), rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def larger():
+    model = _net((8, 30, 8))  # 240 + 30 + 240 + 8 = 518 parameters: above the exact threshold
+    X, y = _classification_data(8, 8)
+    H = dense_hessian(model, "cross_entropy", X, y)
+    assert H.shape == (518, 518)
+    return model, X, y, float(H.trace())
+
+
+@pytest.mark.parametrize("method", ["auto", "hutch++", "hutchinson"])
+def test_trace_of_a_larger_model_within_four_standard_errors(larger, method):
+    model, X, y, dense = larger
+    est = curvature.hessian_trace(model, "cross_entropy", X, y, method=method)
+    assert est.method == ("hutch++" if method == "auto" else method) and est.n_matvecs == 64
+    assert est.stderr > 0
+    assert abs(est.value - dense) <= 4 * est.stderr, (est, dense)
+    again = curvature.hessian_trace(model, "cross_entropy", X, y, method=method, probes_per_call=7)
+    assert again.value == pytest.approx(est.value, rel=1e-10)  # same seed, same result, in any chunking
+    assert again.stderr == pytest.approx(est.stderr, rel=1e-8)
+    other = curvature.hessian_trace(model, "cross_entropy", X, y, method=method, seed=1)
+    assert other.value != est.value
+
+
+def test_hutch_plus_plus_standard_error_is_calibrated(larger):
+    # over independent seeds, about 95% of estimates lie within 2 standard errors of the dense trace
+    model, X, y, dense = larger
+    z = [
+        (e.value - dense) / e.stderr
+        for e in (curvature.hessian_trace(model, "cross_entropy", X, y, seed=s) for s in range(20))
+    ]
+    assert sum(abs(v) < 2 for v in z) >= 16, z
 
 
 def test_spectral_density_full_lanczos_is_exact(problem):
@@ -194,6 +276,10 @@ def test_argument_checks(problem):
         curvature.top_eigenvalues(model, "cross_entropy", X, y, method="arnoldi")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_samples"):
         curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        curvature.hessian_trace(model, "cross_entropy", X, y, method="lanczos")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exact_max_params"):
+        curvature.hessian_trace(model, "cross_entropy", X, y, exact_max_params=-1)
     with pytest.raises(ValueError, match="lr must be > 0"):
         curvature.sharpness_along(model, "cross_entropy", X, y, [model], lr=-1.0)
 
@@ -204,9 +290,11 @@ def test_cuda_curvature_matches_cpu(problem):
     model, X, y, _, eig = problem
     top = curvature.top_eigenvalues(model, "cross_entropy", X, y, k=2, device="cuda")
     np.testing.assert_allclose(top, eig.flip(0)[:2].numpy(), rtol=1e-6)
-    cpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cpu")
-    gpu = curvature.hessian_trace(model, "cross_entropy", X, y, n_samples=16, device="cuda")
-    assert gpu == pytest.approx(cpu, rel=1e-9)
+    for method in ("exact", "hutch++", "hutchinson"):
+        kwargs = {"n_samples": 16, "method": method}
+        cpu = curvature.hessian_trace(model, "cross_entropy", X, y, device="cpu", **kwargs)
+        gpu = curvature.hessian_trace(model, "cross_entropy", X, y, device="cuda", **kwargs)
+        assert gpu.value == pytest.approx(cpu.value, rel=1e-9), method
 
 
 def test_curvature_passes_context_to_losses_that_need_class_counts():
@@ -233,4 +321,4 @@ def test_curvature_passes_context_to_losses_that_need_class_counts():
     assert top == pytest.approx(expected, rel=1e-3)
     assert abs(balanced - expected) > 1e-3 * abs(expected)  # the counts really changed the curvature
     trace = curvature.hessian_trace(model, bound, X, y, n_samples=8, context={"class_counts": counts})
-    assert np.isfinite(trace)
+    assert np.isfinite(float(trace)) and trace.method == "exact"  # 38 parameters

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from sklearn import datasets as skdata
 
-from lossviz.data import DATASETS, REGRESSION_DATASETS, corrupt_labels, load_csv, make_dataset
+from lossviz.data import (
+    DATASETS,
+    REGRESSION_DATASETS,
+    corrupt_labels,
+    csv_header,
+    load_csv,
+    make_dataset,
+)
 
 CLASSIFICATION = [d for d in DATASETS if d not in REGRESSION_DATASETS]
 ARRAYS = ("X_train", "y_train", "y_train_clean", "noisy_mask", "X_test", "y_test")
@@ -253,6 +260,118 @@ def test_bad_csv_messages(raw: bytes, kwargs: dict, message: str) -> None:
     kwargs = {"target": "label", **kwargs}
     with pytest.raises(ValueError, match=message):
         load_csv(raw, **kwargs)
+
+
+def _garbage(kind: str, seed: int, n: int = 4000) -> bytes:
+    """Content that is not a CSV: os.urandom-like bytes, random ASCII, or random CSV-ish text."""
+    rng = np.random.default_rng(seed)
+    if kind == "bytes":
+        return rng.bytes(n)
+    if kind == "ascii":
+        return rng.integers(0, 128, n, dtype=np.uint8).tobytes()
+    if kind == "rows":  # a header, then 30 rows of 3 random cells: reaches the number parsing
+        cells = ["1", "2.5", "0", "", "NA", "inf", "-0", "1e308", "1e999", "x", '"', "é", " 3 "]
+        endings = ["\n", "\r", "\r\n"]
+        lines = [",".join(cells[i] for i in rng.integers(0, len(cells), 3)) for _ in range(30)]
+        return "".join(line + endings[rng.integers(0, 3)] for line in ["a,b,y", *lines]).encode()
+    alphabet = [*"0123456789abcy,;\t\"' .-\r\n", "\r\n", "é", "NA", "inf"] + ["\x00"] * (seed % 4 == 0)
+    return "".join(alphabet[i] for i in rng.integers(0, len(alphabet), n // 4)).encode()
+
+
+GARBAGE = [bytes(range(256)) * 20] + [_garbage(k, s) for k in ("bytes", "ascii") for s in range(5)]
+
+
+@pytest.mark.parametrize(
+    "raw", GARBAGE, ids=["all-bytes"] + [f"{k}-{s}" for k in ("bytes", "ascii") for s in range(5)]
+)
+def test_csv_random_bytes_raise_a_plain_value_error(raw: bytes) -> None:
+    with pytest.raises(ValueError) as info:
+        load_csv(raw, "y")
+    # exactly ValueError: UnicodeDecodeError subclasses it, csv.Error does not, and neither must escape
+    assert type(info.value) is ValueError
+    assert "UTF-8" in str(info.value) or "control character" in str(info.value)
+    assert csv_header(raw) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_csv_fuzz_either_loads_or_raises_a_plain_value_error(seed: int) -> None:
+    text = _garbage("text", seed)
+    for raw in (text, b"a,b,y\n" + text, b"a,b,y\r" + text.replace(b"\n", b"\r"), _garbage("rows", seed)):
+        try:
+            load_csv(raw, "y")
+        except ValueError as err:
+            assert type(err) is ValueError, repr(err)
+        assert isinstance(csv_header(raw), list)  # never raises
+
+
+def test_csv_control_characters_and_unparseable_fields_are_named() -> None:
+    with pytest.raises(ValueError, match="control character \\(0x00 at character 3\\)"):
+        load_csv(b"a,b\x00,label\n1,2,3\n", "label")
+    with pytest.raises(ValueError, match="could not be read as CSV: field larger than field limit"):
+        load_csv(b'a,b,label\n1,"' + b"2" * 200_000 + b"\n", "label")
+    with pytest.raises(ValueError, match="no row with a value"):
+        load_csv(b",,\n;;;\n,\n".replace(b";", b","), "label")
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n"], ids=["CR-only", "CRLF"])
+def test_csv_old_mac_and_windows_line_endings_load_like_lf(ending: str) -> None:
+    lf = _csv(GOOD_ROWS)
+    other = lf.replace(b"\n", ending.encode())
+    assert b"\n" not in other or ending == "\r\n"
+    assert _same(load_csv(other, "label"), load_csv(lf, "label"))
+    semicolons = lf.replace(b",", b";")
+    assert _same(load_csv(semicolons.replace(b"\n", ending.encode()), "label"), load_csv(lf, "label"))
+    # the brief's own example: "a,b,y\r1,2,0\r3,4,1\r..."
+    rows = ["a,b,y"] + [f"{i},{(i * 3) % 7},{i % 2}" for i in range(20)]
+    cr = ("\r".join(rows) + "\r").encode()
+    assert _same(load_csv(cr, "y"), load_csv(_csv(rows), "y"))
+    assert csv_header(cr) == ["a", "b", "y"]
+
+
+def test_csv_quoted_fields_keep_their_line_breaks_with_any_ending() -> None:
+    rows = ['"first\nfeature",b,label', *GOOD_ROWS[1:]]
+    for ending in (b"\n", b"\r", b"\r\n"):
+        raw = _csv(rows).replace(b"\n", ending).replace(b"first" + ending, b"first\n")
+        assert load_csv(raw, "label").feature_names == ("first\nfeature", "b")
+        assert csv_header(raw) == ["first\nfeature", "b", "label"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (_csv(GOOD_ROWS), ["a", "b", "label"]),
+        (_csv(GOOD_ROWS).replace(b"\n", b"\r"), ["a", "b", "label"]),
+        (_csv(GOOD_ROWS).replace(b"\n", b"\r\n"), ["a", "b", "label"]),
+        (_csv(GOOD_ROWS).replace(b",", b";"), ["a", "b", "label"]),
+        (_csv(GOOD_ROWS).replace(b",", b"\t"), ["a", "b", "label"]),
+        ("\ufeff".encode() + _csv([" a , b ,label", *GOOD_ROWS[1:]]), ["a", "b", "label"]),  # BOM, spaces
+        (b"\n\n" + _csv(GOOD_ROWS), ["a", "b", "label"]),  # blank lines first, skipped as load_csv does
+        (_csv(["x", "1"]), ["x"]),
+        (b"", []),
+        (b"\n\r\n", []),
+        (b"\xff\xfe\x00bad", []),
+        (b"a,b\x00,label\n", []),
+        (b"a,\x07b,label\n", []),
+    ],
+    ids=["lf", "cr", "crlf", "semicolon", "tab", "bom", "blank-first", "one", "empty", "blank", "utf16",
+         "nul", "bell"],
+)  # fmt: skip
+def test_csv_header(raw: bytes, expected: list[str]) -> None:
+    assert csv_header(raw) == expected
+
+
+def test_csv_header_reads_64_kib_and_tolerates_a_character_cut_there() -> None:
+    # an 11-byte header, then 2-byte characters: byte 65536 falls in the middle of one
+    raw = b"ab,c,label\n" + ("é" * 40_000).encode()
+    assert len(b"ab,c,label\n") % 2 == 1 and len(raw) > 65536
+    assert csv_header(raw) == ["ab", "c", "label"]
+    assert csv_header(b"\xff" + raw) == []  # a bad byte elsewhere is still not UTF-8
+
+
+def test_csv_header_agrees_with_load_csv() -> None:
+    raw = _csv(["x1;x2;label", *[r.replace(",", ";") for r in GOOD_ROWS[1:]]]).replace(b"\n", b"\r")
+    data = load_csv(raw, csv_header(raw)[-1])
+    assert (*data.feature_names, "label") == tuple(csv_header(raw))
 
 
 def test_default_noise_is_the_generators_default():

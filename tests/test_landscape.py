@@ -174,7 +174,7 @@ def test_surface_equals_naive_per_point_loop(case, engine):
     z, acc = naive_surface(model, loss, X, y, d1, d2, XS, YS)
     assert surface.z.shape == (len(YS), len(XS))
     np.testing.assert_allclose(surface.z, z, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(surface.extra["accuracy"], acc, atol=1e-12)
+    np.testing.assert_allclose(surface.accuracy, acc, atol=1e-12)
     assert surface.label == landscape.loss_label(losses.make(loss))
     assert surface.label.startswith(loss)
 
@@ -204,7 +204,7 @@ def test_centre_value_is_the_loss_at_theta_float32():
     with torch.no_grad():
         out = model(X)
     assert surface.z[3, 3] == pytest.approx(float(F.cross_entropy(out, y)), rel=1e-6)
-    assert surface.extra["accuracy"][3, 3] == pytest.approx(float((out.argmax(1) == y).float().mean()))
+    assert surface.accuracy[3, 3] == pytest.approx(float((out.argmax(1) == y).float().mean()))
     assert np.all(np.isfinite(surface.z))
 
 
@@ -217,13 +217,13 @@ def test_regression_and_batch_level_losses():
     surface = landscape.loss_surface(model, "huber", X, target, d1, d2, XS, YS, batch_size=7)
     z, _ = naive_surface(model, "huber", X, target, d1, d2, XS, YS)
     np.testing.assert_allclose(surface.z, z, rtol=1e-10)
-    assert "accuracy" not in surface.extra  # no accuracy for regression
+    assert surface.accuracy is None  # no accuracy for regression
     labels = (torch.arange(30) % 2).long()
     # soft Dice only exists for the whole batch: batch_size must not split it
     dice = landscape.loss_surface(model, "soft_dice", X, labels, d1, d2, XS, YS, batch_size=7, memory_mb=1e-4)
     z_dice, acc = naive_surface(model, "soft_dice", X, labels, d1, d2, XS, YS)
     np.testing.assert_allclose(dice.z, z_dice, rtol=1e-10)
-    np.testing.assert_allclose(dice.extra["accuracy"], acc)
+    np.testing.assert_allclose(dice.accuracy, acc)
 
 
 @pytest.mark.parametrize("engine", ["stacked", "vmap", "loop"])
@@ -236,7 +236,7 @@ def test_data_chunks_and_memory_bound_do_not_change_values(engine):
         model, "cross_entropy", X, y, d1, d2, XS, YS, batch_size=7, engine=engine, memory_mb=1e-4
     )
     np.testing.assert_allclose(tiny.z, whole.z, rtol=1e-12)
-    np.testing.assert_array_equal(tiny.extra["accuracy"], whole.extra["accuracy"])
+    np.testing.assert_array_equal(tiny.accuracy, whole.accuracy)
 
 
 @pytest.mark.parametrize("engine", ["stacked", "vmap", "loop"])
@@ -336,7 +336,7 @@ def test_refine_surface_reuses_coarse_points_and_matches_the_fine_grid(monkeypat
         model, "cross_entropy", X, y, d1, d2, np.linspace(-1, 1, 9), np.linspace(-2, 2, 9)
     )
     np.testing.assert_allclose(levels[-1].z, fine.z, rtol=1e-12)
-    np.testing.assert_allclose(levels[-1].extra["accuracy"], fine.extra["accuracy"])
+    np.testing.assert_allclose(levels[-1].accuracy, fine.accuracy)
     with pytest.raises(ValueError, match="resolutions must be increasing"):
         next(landscape.refine_surface(model, "cross_entropy", X, y, d1, d2, resolutions=(5, 5)))
 
@@ -349,7 +349,7 @@ def test_loss_line_matches_the_surface_row():
     line = landscape.loss_line(model, "cross_entropy", X, y, d1, XS)
     z, acc = naive_surface(model, "cross_entropy", X, y, d1, zero, XS, [0.0])
     np.testing.assert_allclose(line.y, z[0], rtol=1e-10)
-    np.testing.assert_allclose(line.extra["accuracy"], acc[0])
+    np.testing.assert_allclose(line.accuracy, acc[0])
     assert line.name == "cross_entropy" and np.array_equal(line.x, XS)
 
 

@@ -38,8 +38,8 @@ def test_cross_entropy_on_probability_axis_is_minus_log_p(K):
     (curve,) = shapes.loss_curves("multiclass", [("cross_entropy", {})], axis="p_y", n_classes=K, points=301)
     np.testing.assert_allclose(curve.y, -np.log(curve.x), rtol=1e-10)
     np.testing.assert_allclose(curve.dy, curve.x - 1.0, atol=1e-10)  # dCE/dz_y = p_y - 1
-    np.testing.assert_allclose(curve.extra["weight"], 1.0, rtol=1e-10)
-    np.testing.assert_allclose(curve.extra["p_y"], curve.x, rtol=1e-10)
+    np.testing.assert_allclose(curve.weight, 1.0, rtol=1e-10)
+    np.testing.assert_allclose(curve.p_y, curve.x, rtol=1e-10)
 
 
 def test_logit_margin_axis_matches_softmax_of_the_margin():
@@ -51,7 +51,7 @@ def test_logit_margin_axis_matches_softmax_of_the_margin():
     z[:, 0] = curve.x  # any shift gives the same CE: compare with the un-centred logits
     expected = F.cross_entropy(torch.tensor(z), torch.zeros(101, dtype=torch.long), reduction="none").numpy()
     np.testing.assert_allclose(curve.y, expected, rtol=1e-10)
-    np.testing.assert_allclose(curve.extra["margin"], curve.x)
+    np.testing.assert_allclose(curve.margin, curve.x)
 
 
 def test_centred_logits_give_the_requested_probability():
@@ -69,14 +69,14 @@ def test_logistic_curve_closed_form_and_unit_weight():
     m = curve.x
     np.testing.assert_allclose(curve.y, np.log1p(np.exp(-m)), rtol=1e-10)
     np.testing.assert_allclose(curve.dy, -1.0 / (1.0 + np.exp(m)), rtol=1e-10)
-    np.testing.assert_allclose(curve.extra["weight"], 1.0, rtol=1e-10)
+    np.testing.assert_allclose(curve.weight, 1.0, rtol=1e-10)
 
 
 def test_squared_error_influence_is_2r_and_has_no_weight():
     (curve,) = shapes.loss_curves("regression", [("squared", {})], points=101)
     np.testing.assert_allclose(curve.y, curve.x**2)
     np.testing.assert_allclose(curve.dy, 2 * curve.x)
-    assert "weight" not in curve.extra
+    assert curve.weight is None and curve.p_y is None and curve.margin is None
 
 
 def test_hinge_like_weight_is_zero_past_the_margin(temporary_losses):
@@ -87,9 +87,9 @@ def test_hinge_like_weight_is_zero_past_the_margin(temporary_losses):
     (curve,) = shapes.loss_curves("binary", [(name, {})], points=401)
     m = curve.x
     far = m > 1.01
-    np.testing.assert_allclose(curve.extra["weight"][far], 0.0)
+    np.testing.assert_allclose(curve.weight[far], 0.0)
     near = m < 0.99
-    np.testing.assert_allclose(curve.extra["weight"][near], (1 + np.exp(m[near])), rtol=1e-9)  # 1/sigmoid(-m)
+    np.testing.assert_allclose(curve.weight[near], (1 + np.exp(m[near])), rtol=1e-9)  # 1/sigmoid(-m)
 
 
 @pytest.mark.parametrize("name", [n for n in SHAPE_LOSSES if losses.get(n).task in ("binary", "regression")])
@@ -119,8 +119,8 @@ def test_every_registered_loss_gives_finite_curves_on_every_axis(name):
         assert curve.x.shape == curve.y.shape == curve.dy.shape == (257,)
         assert np.isfinite(curve.y).all() and np.isfinite(curve.dy).all(), f"{name} on {axis}"
         if spec.task != "regression":
-            assert np.isfinite(curve.extra["weight"]).all()
-        assert ("batch-level" in curve.label) == spec.batch
+            assert np.isfinite(curve.weight).all()
+        assert ("batch-level" in curve.label) == spec.batch == curve.batch
 
 
 # ------------------------------------------------------------------------------------ batch-level losses
@@ -154,13 +154,13 @@ def test_decomposable_batch_loss_equals_its_per_sample_form(temporary_losses):
     batch_curve, sample_curve = shapes.loss_curves("binary", [(binary, {}), ("logistic", {})], points=101)
     np.testing.assert_allclose(batch_curve.y, sample_curve.y, rtol=1e-10)
     np.testing.assert_allclose(batch_curve.dy, sample_curve.dy, rtol=1e-10)
-    np.testing.assert_allclose(batch_curve.extra["weight"], 1.0, rtol=1e-9)
+    np.testing.assert_allclose(batch_curve.weight, 1.0, rtol=1e-9)
     batch_curve, sample_curve = shapes.loss_curves(
         "multiclass", [(multi, {}), ("cross_entropy", {})], n_classes=5, points=101
     )
     np.testing.assert_allclose(batch_curve.y, sample_curve.y, rtol=1e-10)
     np.testing.assert_allclose(batch_curve.dy, sample_curve.dy, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(batch_curve.extra["weight"], 1.0, rtol=1e-9)
+    np.testing.assert_allclose(batch_curve.weight, 1.0, rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------------------------- sweep
@@ -172,12 +172,12 @@ def test_sweep_covers_the_param_range_and_scales_the_loss(temporary_losses):
 
     name = temporary_losses(_test_scaled_ce, "multiclass", params=[Param("a", 0.5, 2.5)])
     curves = shapes.sweep_curves(name, "a", n=5, points=101)
-    assert [float(c.extra["param_value"][0]) for c in curves] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5])
+    assert [c.param_value for c in curves] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5])
     assert [c.label for c in curves] == ["a = 0.5", "a = 1", "a = 1.5", "a = 2", "a = 2.5"]
     for curve in curves:
-        a = float(curve.extra["param_value"][0])
+        a = curve.param_value
         np.testing.assert_allclose(curve.y, -a * np.log(curve.x), rtol=1e-10)
-        np.testing.assert_allclose(curve.extra["weight"], a, rtol=1e-10)
+        np.testing.assert_allclose(curve.weight, a, rtol=1e-10)
 
 
 def test_sweep_of_a_log_param_is_geometric(temporary_losses):
@@ -198,17 +198,18 @@ def test_simplex_surface_of_cross_entropy():
     assert surface.z.shape == (len(surface.ys), len(surface.xs))
     inside = np.isfinite(surface.z)
     assert 0.4 < inside.mean() < 0.6  # a triangle fills half its bounding box
-    p_y = surface.extra["p_y"][inside]
+    assert surface.probs.shape == (*surface.z.shape, 3)
+    p_y = surface.probs[..., 0][inside]
     interior = p_y > 1e-3
     np.testing.assert_allclose(surface.z[inside][interior], -np.log(p_y[interior]), rtol=1e-4, atol=1e-5)
-    probs = np.stack([surface.extra[k][inside] for k in ("p_y", "p_2", "p_3")], -1)
+    probs = surface.probs[inside]  # (M, 3) = (p_y, p_2, p_3)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", losses.names("multiclass"))
 def test_simplex_surface_is_finite_for_every_multiclass_loss(name):
     surface = shapes.simplex_surface(name, resolution=21)
-    inside = np.isfinite(surface.extra["p_y"])
+    inside = np.isfinite(surface.probs[..., 0])
     assert np.isfinite(surface.z[inside]).all()
     assert np.isnan(surface.z[~inside]).all()
 

@@ -1,5 +1,6 @@
 """Figures of the Landscape view: loss surfaces as small multiples on one colour scale (contour or 3-D) with
 the training trajectory, 1-D slices, interpolation between two solutions, Hessian spectra and sharpness.
+Every builder takes keyword arguments and one panel per loss (name for colour, label, data).
 
 Follows "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) and, for sharpness vs 2/lr,
 "Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability" (Cohen et al., 2021).
@@ -9,13 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lossviz.figures.palette import SEQUENTIAL, TEMPLATE, color_for, styled_figure
-from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface
+from lossviz.figures.palette import (
+    SEQUENTIAL,
+    TEMPLATE,
+    color_for,
+    lean,
+    legend_below,
+    log_axis,
+    log_ticks,
+    styled_figure,
+    tick_text,
+)
+from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface, Trajectory
 
 N_LEVELS = 24  # contour levels shared by every panel
 _LOG_FLOOR = 1e-6  # with a log scale, values below this fraction of the largest are drawn at the floor
@@ -66,40 +78,44 @@ def shared_range(surfaces: Sequence[Surface], log: bool = False) -> tuple[float,
     return low, high
 
 
-def log_ticks(low: float, high: float, most: int = 9) -> dict:
-    """tickvals/ticktext for a log axis from low to high: 1-2-5 steps, or whole decades when they are many."""
-    if not (low > 0 and high > 0):
-        return {}
-    low, high = min(low, high), max(low, high)
-    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    for mantissas in ((1, 2, 5), (1,)):
-        values = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
-        values = [v for v in values if low / 1.05 <= v <= high * 1.05]
-        if len(values) <= most:
-            break
-    else:
-        step = math.ceil((last - first + 1) / most)
-        values = [10.0**e for e in range(first, last + 1, step)]
-    if len(values) < 2:  # a range inside one 1-2-5 step: Plotly's own ticks read better
-        return {}
-    return dict(tickmode="array", tickvals=values, ticktext=[f"{v:.3g}" for v in values])
+def _nice_step(span: float, count: int = 4) -> float:
+    """A 1-2-5 step giving about `count` intervals over span."""
+    raw = span / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= raw)
+
+
+def log_colorbar_ticks(zmin: float, zmax: float, most: int = 9) -> tuple[list[float], list[str]]:
+    """(tickvals in log10 units, labels in loss units) for a colour bar showing log10(loss) from zmin to zmax.
+
+    Powers of ten, with 2x and 5x when the range is short, labelled with the full numbers; a range inside
+    one 1-2-5 step gets round linear steps of the loss instead (never the log10 values themselves).
+    """
+    low, high = 10.0**zmin, 10.0**zmax
+    ticks = log_ticks(low, high, most)
+    values = [v for v in ticks.get("tickvals", []) if low / 1.0001 <= v <= high * 1.0001]
+    if len(values) < 2:
+        step = _nice_step(high - low)
+        values = [k * step for k in range(math.ceil(low / step), math.floor(high / step) + 1) if k * step > 0]
+    return [math.log10(v) for v in values], [tick_text(v) for v in values]
 
 
 def _colorbar(log: bool, zmin: float, zmax: float) -> dict:
     bar = dict(title=dict(text="loss", side="right"), thickness=14, len=0.8)
     if log:
-        # ticks at the powers of ten (and 2x, 5x when the range is short), labelled with the loss values
-        ticks = []
-        for e in range(math.floor(zmin), math.ceil(zmax) + 1):
-            ticks += [e + math.log10(m) for m in ((1, 2, 5) if zmax - zmin < 3 else (1,))]
-        ticks = [t for t in ticks if zmin - 1e-9 <= t <= zmax + 1e-9]
-        bar.update(tickvals=ticks, ticktext=[f"{10**t:.3g}" for t in ticks], title=dict(text="loss (log)"))
+        tickvals, ticktext = log_colorbar_ticks(zmin, zmax)
+        bar.update(
+            tickmode="array",
+            tickvals=tickvals,
+            ticktext=ticktext,
+            title=dict(text="loss (log)", side="right"),
+        )
     return bar
 
 
 def _hover_data(surface: Surface) -> np.ndarray:
     """(ny, nx, 2): the raw loss and the accuracy (NaN for regression) at each grid point."""
-    acc = surface.extra.get("accuracy")
+    acc = surface.accuracy
     acc = np.full(surface.z.shape, np.nan) if acc is None else np.asarray(acc, np.float64)
     return np.stack([np.asarray(surface.z, np.float64), acc], axis=-1)
 
@@ -121,15 +137,15 @@ def _bilinear(surface: Surface, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
 
 
-def _trajectory_2d(trajectory: Curve, panel: int, show_legend: bool) -> list[go.Scatter]:
-    epochs = np.asarray(trajectory.extra.get("epoch", np.arange(len(trajectory.x))), np.float64)
+def _trajectory_2d(trajectory: Trajectory, panel: int, show_legend: bool) -> list[go.Scatter]:
+    epochs = np.asarray(trajectory.epochs, np.float64)
     # customdata rows [epoch, nan, panel]: a click on a snapshot selects its point like a grid node does
     custom = np.column_stack([epochs, np.full(len(epochs), np.nan), np.full(len(epochs), panel)])
     line = go.Scatter(
-        x=trajectory.x,
-        y=trajectory.y,
+        x=lean(trajectory.x),
+        y=lean(trajectory.y),
         mode="lines+markers",
-        name="training trajectory",
+        name=trajectory.label,
         legendgroup="trajectory",
         showlegend=show_legend,
         line=dict(color=TRAJECTORY_COLOR, width=2),
@@ -139,8 +155,8 @@ def _trajectory_2d(trajectory: Curve, panel: int, show_legend: bool) -> list[go.
         hovertemplate="epoch %{customdata[0]}<br>(%{x:.3g}, %{y:.3g})<extra>trajectory</extra>",
     )
     start = go.Scatter(
-        x=trajectory.x[:1],
-        y=trajectory.y[:1],
+        x=lean(trajectory.x[:1]),
+        y=lean(trajectory.y[:1]),
         mode="markers",
         name="initialisation",
         legendgroup="start",
@@ -153,12 +169,19 @@ def _trajectory_2d(trajectory: Curve, panel: int, show_legend: bool) -> list[go.
     return [line, start]
 
 
+@dataclass(frozen=True)
+class SurfacePanel:
+    """One loss's landscape panel: its surface and, optionally, the training trajectory on the same plane."""
+
+    name: str  # registry key: the title's colour
+    title: str
+    surface: Surface  # z[i, j] = loss at (xs[j], ys[i]); accuracy, when set, feeds the hover
+    trajectory: Trajectory | None = None
+
+
 def surfaces_figure(
-    surfaces: Sequence[Surface],
-    names: Sequence[str],
-    titles: Sequence[str],
-    trajectories: Sequence[Curve | None] | None = None,
     *,
+    panels: Sequence[SurfacePanel],
     three_d: bool = False,
     log: bool = False,
     axis_titles: tuple[str, str] = ("δ", "η"),
@@ -170,25 +193,21 @@ def surfaces_figure(
 
     2-D: filled contours with the trajectory (white line, open circle at initialisation, the final weights at
     the origin) and, when clickable, invisible markers on grid nodes (at most CLICK_NODES per axis) so a click
-    selects a point
-    (customdata = [loss, accuracy, panel]). point = (panel, x, y) is marked with a red cross. 3-D: surfaces in
-    scenes with the trajectory lifted onto the surface. log draws log10(loss), ticks labelled in loss units.
+    selects a point (customdata = [loss, accuracy, panel]). point = (panel index, x, y) is marked with a red
+    cross. 3-D: surfaces in scenes with the trajectory lifted onto the surface. log draws log10(loss), its
+    colour bar labelled in loss units.
     """
-    n = len(surfaces)
+    n = len(panels)
     if n == 0:
-        raise ValueError("surfaces must hold at least one Surface")
-    if len(names) != n or len(titles) != n:
-        raise ValueError(
-            f"need one name and title per surface: {n} surfaces, {len(names)} names, {len(titles)} titles"
-        )
-    if trajectories is not None and len(trajectories) != n:
-        raise ValueError(f"need one trajectory (or None) per surface, got {len(trajectories)} for {n}")
+        raise ValueError("panels must hold at least one SurfacePanel")
+    surfaces = [p.surface for p in panels]
+    titles = [p.title for p in panels]
     rows, columns = grid_shape(n)
     kind = "scene" if three_d else "xy"
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=list(titles),
+        subplot_titles=titles,
         specs=[[{"type": kind}] * columns for _ in range(rows)],
         horizontal_spacing=0.04 if three_d else 0.07,
         vertical_spacing=0.08 if three_d else 0.14,
@@ -201,52 +220,51 @@ def surfaces_figure(
         height=(90 + height_per_row * rows) if not three_d else (60 + (height_per_row + 60) * rows),
         margin=dict(l=60, r=30, t=60, b=40),
         coloraxis=dict(colorscale=SEQUENTIAL, cmin=zmin, cmax=zmax, colorbar=_colorbar(log, zmin, zmax)),
-        legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, xanchor="left"),
     )
-    for annotation, name in zip(fig.layout.annotations, names, strict=False):
-        annotation.font = dict(color=color_for(name), size=14)
+    for annotation, panel in zip(fig.layout.annotations, panels, strict=False):
+        annotation.font = dict(color=color_for(panel.name), size=14)
     x_title, y_title = axis_titles
-    for i, surface in enumerate(surfaces):
+    for i, panel in enumerate(panels):
+        surface, trajectory = panel.surface, panel.trajectory
         row, col = i // columns + 1, i % columns + 1
-        z = scaled(surface.z, log, floor)
+        z = lean(scaled(surface.z, log, floor))
         hover = _hover_data(surface)
-        accuracy = "<br>accuracy %{customdata[1]:.1%}" if "accuracy" in surface.extra else ""
+        accuracy = "<br>accuracy %{customdata[1]:.1%}" if surface.accuracy is not None else ""
         template = (
             f"{x_title} = %{{x:.3g}}, {y_title} = %{{y:.3g}}<br>loss %{{customdata[0]:.4g}}{accuracy}"
             "<extra></extra>"
         )
+        xs, ys = lean(surface.xs), lean(surface.ys)
         if three_d:
             fig.add_trace(
                 go.Surface(
-                    x=surface.xs,
-                    y=surface.ys,
+                    x=xs,
+                    y=ys,
                     z=z,
                     coloraxis="coloraxis",
-                    customdata=hover,
+                    customdata=lean(hover),
                     hovertemplate=template,
                     contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True), width=1)),
-                    name=titles[i],
+                    name=panel.title,
                 ),
                 row=row,
                 col=col,
             )
-            trajectory = trajectories[i] if trajectories is not None else None
             if trajectory is not None and len(trajectory.x):
                 lifted = scaled(_bilinear(surface, trajectory.x, trajectory.y), log, floor)
                 lift = 0.01 * (zmax - zmin)  # just above the surface so it is not hidden in it
-                epochs = trajectory.extra.get("epoch", np.arange(len(trajectory.x)))
                 fig.add_trace(
                     go.Scatter3d(
-                        x=trajectory.x,
-                        y=trajectory.y,
-                        z=lifted + lift,
+                        x=lean(trajectory.x),
+                        y=lean(trajectory.y),
+                        z=lean(lifted + lift),
                         mode="lines+markers",
-                        name="training trajectory",
+                        name=trajectory.label,
                         legendgroup="trajectory",
                         showlegend=i == 0,
                         line=dict(color="#d62728", width=5),
                         marker=dict(size=3, color="#d62728"),
-                        customdata=np.asarray(epochs),
+                        customdata=np.asarray(trajectory.epochs),
                         hovertemplate="epoch %{customdata}<extra>trajectory</extra>",
                     ),
                     row=row,
@@ -265,22 +283,24 @@ def surfaces_figure(
             continue
         fig.add_trace(
             go.Contour(
-                x=surface.xs,
-                y=surface.ys,
+                x=xs,
+                y=ys,
                 z=z,
                 coloraxis="coloraxis",
                 contours=dict(start=zmin, end=zmax, size=level, coloring="heatmap", showlines=True),
                 line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
                 hoverinfo="skip" if clickable else None,
-                customdata=hover,
+                # the contour's own hover is off when the grid nodes carry it: no full-grid customdata then
+                customdata=None if clickable else lean(hover),
                 hovertemplate=None if clickable else template,
-                name=titles[i],
+                name=panel.title,
             ),
             row=row,
             col=col,
         )
         if clickable:
-            # every k-th node (at most CLICK_NODES per axis): thousands of SVG markers slow the browser down
+            # every k-th node (at most CLICK_NODES per axis): thousands of SVG markers slow the browser down;
+            # their values stay float64, so a click reads the loss exactly
             sx = max(1, math.ceil((len(surface.xs) - 1) / (CLICK_NODES - 1)))
             sy = max(1, math.ceil((len(surface.ys) - 1) / (CLICK_NODES - 1)))
             gx, gy = np.meshgrid(surface.xs[::sx], surface.ys[::sy])  # (my, mx), row-major like z
@@ -302,7 +322,6 @@ def surfaces_figure(
                 row=row,
                 col=col,
             )
-        trajectory = trajectories[i] if trajectories is not None else None
         if trajectory is not None and len(trajectory.x):
             for trace in _trajectory_2d(trajectory, i, show_legend=i == 0):
                 fig.add_trace(trace, row=row, col=col)
@@ -356,23 +375,32 @@ def surfaces_figure(
         )  # fmt: skip
     else:
         fig.update_layout(dragmode="zoom", clickmode="event+select")
+    legend = ["trajectory", "initialisation", "trained weights (centre)", "chosen point"]
+    legend_below(fig, legend, axis_title=not three_d)
     return fig
 
 
+@dataclass(frozen=True)
+class SlicePanel:
+    """One loss's 1-D slices through its trained weights, along each axis of its plane (the other at 0)."""
+
+    name: str  # registry key: the lines' colour
+    label: str  # legend text
+    along_x: Curve  # loss (and accuracy) along the first direction
+    along_y: Curve  # along the second
+
+
 def slices_figure(
-    along_x: Sequence[Curve],
-    along_y: Sequence[Curve],
-    names: Sequence[str],
     *,
+    panels: Sequence[SlicePanel],
     log: bool = False,
     axis_titles: tuple[str, str] = ("δ", "η"),
     height: int = 360,
 ) -> go.Figure:
-    """1-D slices through the trained weights: loss along the first axis (second = 0) and along the second."""
-    if not (len(along_x) == len(along_y) == len(names)):
-        raise ValueError(
-            f"need one curve per name on each axis: {len(along_x)}, {len(along_y)} curves, {len(names)} names"
-        )
+    """1-D slices through the trained weights: loss along the first axis (second = 0) and along the second.
+
+    log draws the loss on a log axis labelled at powers of ten (1-2-5 when the range is short).
+    """
     x_title, y_title = axis_titles
     fig = make_subplots(
         rows=1,
@@ -380,38 +408,33 @@ def slices_figure(
         subplot_titles=[f"along {x_title} ({y_title} = 0)", f"along {y_title} ({x_title} = 0)"],
         horizontal_spacing=0.08,
     )
-    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=60, r=20, t=50, b=50))
-    for col, curves in enumerate((along_x, along_y), start=1):
-        for curve, name in zip(curves, names, strict=True):
-            acc = curve.extra.get("accuracy")
-            custom = np.full(len(curve.x), np.nan) if acc is None else np.asarray(acc, np.float64)
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=60, r=20, t=50))
+    for col in (1, 2):
+        curves = [p.along_x if col == 1 else p.along_y for p in panels]
+        for panel, curve in zip(panels, curves, strict=True):
+            acc = curve.accuracy
             fig.add_trace(
                 go.Scatter(
-                    x=curve.x, y=curve.y, mode="lines", name=curve.label or name, legendgroup=name,
-                    showlegend=col == 1, line=dict(color=color_for(name), width=2.2), customdata=custom,
-                    hovertemplate=f"<b>{curve.label or name}</b><br>%{{x:.3g}}: loss %{{y:.4g}}"
+                    x=lean(curve.x), y=lean(curve.y), mode="lines", name=panel.label, legendgroup=panel.name,
+                    showlegend=col == 1, line=dict(color=color_for(panel.name), width=2.2),
+                    customdata=None if acc is None else lean(acc),
+                    hovertemplate=f"<b>{panel.label}</b><br>%{{x:.3g}}: loss %{{y:.4g}}"
                     + (", accuracy %{customdata:.1%}" if acc is not None else "") + "<extra></extra>",
                 ),
                 row=1, col=col,
             )  # fmt: skip
-        fig.update_xaxes(title_text=(x_title, y_title)[col - 1], row=1, col=col)
-    for col, curves in enumerate((along_x, along_y), start=1):
-        ticks = {}
-        if log:
-            values = np.concatenate([np.asarray(c.y, np.float64) for c in curves] or [np.ones(1)])
-            positive = values[np.isfinite(values) & (values > 0)]
-            ticks = log_ticks(float(positive.min()), float(positive.max())) if positive.size else {}
-        fig.update_yaxes(type="log" if log else "linear", row=1, col=col, **ticks)
+        fig.update_xaxes(title_text=axis_titles[col - 1], row=1, col=col)
+        fig.update_yaxes(**(log_axis(*(c.y for c in curves)) if log else dict(type="linear")), row=1, col=col)
     fig.update_yaxes(title_text="loss", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", y=-0.2, yanchor="top", x=0.0, xanchor="left"))
+    legend_below(fig, [p.label for p in panels])
     return fig
 
 
 def interpolation_figure(
+    *,
     interpolation: Interpolation,
     name_a: str,
     name_b: str,
-    *,
     labels: tuple[str, str] | None = None,
     title: str = "",
     height: int = 380,
@@ -428,17 +451,19 @@ def interpolation_figure(
     )
     a, loss = interpolation.alphas, interpolation.loss
     fig.add_trace(
-        go.Scatter(x=a, y=loss, mode="lines", name="loss", line=dict(color="#262730", width=2.4),
+        go.Scatter(x=lean(a), y=lean(loss), mode="lines", name="loss", line=dict(color="#262730", width=2.4),
                    hovertemplate="α = %{x:.3g}: loss %{y:.4g}<extra></extra>")
     )  # fmt: skip
+    names = ["loss"]
     if interpolation.accuracy is not None:
         fig.add_trace(
             go.Scatter(
-                x=a, y=interpolation.accuracy, mode="lines", name="accuracy", yaxis="y2",
+                x=lean(a), y=lean(interpolation.accuracy), mode="lines", name="accuracy", yaxis="y2",
                 line=dict(color="#2ca02c", width=2, dash="dot"),
                 hovertemplate="α = %{x:.3g}: accuracy %{y:.1%}<extra></extra>",
             )
         )  # fmt: skip
+        names.append("accuracy")
         fig.update_layout(
             yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1.02], tickformat=".0%",
                         tickmode="array", tickvals=[0, 0.25, 0.5, 0.75, 1.0], showgrid=False, zeroline=False)
@@ -466,43 +491,55 @@ def interpolation_figure(
                 hovertemplate=f"barrier {interpolation.barrier:.4g} at α = {at:.3g}<extra></extra>",
             )
         )  # fmt: skip
-    fig.update_layout(margin=dict(r=60), legend=dict(y=-0.24))
+        names += ["linear chord", f"barrier {interpolation.barrier:.3g}"]
+    fig.update_layout(margin=dict(r=60))
+    legend_below(fig, names)
     return fig
 
 
-def spectrum_figure(
-    spectra: Sequence[Spectrum], names: Sequence[str], labels: Sequence[str], *, height: int = 360
-) -> go.Figure:
+@dataclass(frozen=True)
+class SpectrumPanel:
+    """One loss's Hessian eigenvalue density."""
+
+    name: str  # registry key: the line's colour
+    label: str  # legend text
+    spectrum: Spectrum
+
+
+def spectrum_figure(*, panels: Sequence[SpectrumPanel], height: int = 360) -> go.Figure:
     """Hessian eigenvalue densities (stochastic Lanczos quadrature), one line per loss, log density axis."""
-    if not (len(spectra) == len(names) == len(labels)):
-        raise ValueError(
-            f"need one name and label per spectrum, got {len(spectra)}, {len(names)}, {len(labels)}"
-        )
     fig = styled_figure(
         title="Hessian spectral density", x_title="eigenvalue λ", y_title="density", height=height
     )
-    for spectrum, name, label in zip(spectra, names, labels, strict=True):
+    densities = []
+    for panel in panels:
+        spectrum = panel.spectrum
         # the log axis cannot show zeros; below 1e-8 of the peak nothing is readable anyway
         density = np.maximum(spectrum.density, 1e-8 * max(float(spectrum.density.max()), 1e-300))
+        densities.append(density)
         fig.add_trace(
             go.Scatter(
-                x=spectrum.grid, y=density, mode="lines", name=label,
-                line=dict(color=color_for(name), width=2),
-                hovertemplate=f"<b>{label}</b><br>λ = %{{x:.4g}}: density %{{y:.3g}}<extra></extra>",
+                x=lean(spectrum.grid), y=lean(density), mode="lines", name=panel.label,
+                line=dict(color=color_for(panel.name), width=2),
+                hovertemplate=f"<b>{panel.label}</b><br>λ = %{{x:.4g}}: density %{{y:.3g}}<extra></extra>",
             )
         )  # fmt: skip
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(**log_axis(*densities))
+    legend_below(fig, [p.label for p in panels])
     return fig
 
 
-def sharpness_figure(
-    sharpness: Sequence[Sharpness], names: Sequence[str], labels: Sequence[str], *, height: int = 360
-) -> go.Figure:
+@dataclass(frozen=True)
+class SharpnessPanel:
+    """One loss's top Hessian eigenvalue along its training."""
+
+    name: str  # registry key: the line's colour
+    label: str  # legend text
+    sharpness: Sharpness
+
+
+def sharpness_figure(*, panels: Sequence[SharpnessPanel], height: int = 360) -> go.Figure:
     """Top Hessian eigenvalue at each training snapshot per loss, with the 2/lr stability threshold dashed."""
-    if not (len(sharpness) == len(names) == len(labels)):
-        raise ValueError(
-            f"need one name and label per run, got {len(sharpness)}, {len(names)}, {len(labels)}"
-        )
     fig = styled_figure(
         title="Sharpness along training",
         x_title="epoch",
@@ -510,18 +547,19 @@ def sharpness_figure(
         height=height,
     )
     thresholds: set[float] = set()
-    steps = [np.asarray(r.steps, np.float64) for r in sharpness]
-    for run, name, label in zip(sharpness, names, labels, strict=True):
+    runs = [p.sharpness for p in panels]
+    names = [p.label for p in panels]
+    for panel, run in zip(panels, runs, strict=True):
         fig.add_trace(
             go.Scatter(
-                x=run.steps, y=run.top_eigenvalue, mode="lines+markers", name=label,
-                line=dict(color=color_for(name), width=2.2), marker=dict(size=5),
-                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}: λ_max %{{y:.4g}}<extra></extra>",
+                x=run.steps, y=lean(run.top_eigenvalue), mode="lines+markers", name=panel.label,
+                line=dict(color=color_for(panel.name), width=2.2), marker=dict(size=5),
+                hovertemplate=f"<b>{panel.label}</b><br>epoch %{{x}}: λ_max %{{y:.4g}}<extra></extra>",
             )
         )  # fmt: skip
         if math.isfinite(run.threshold):
             thresholds.add(round(run.threshold, 12))
-    span = np.concatenate(steps) if steps else np.zeros(1)
+    span = np.concatenate([np.asarray(r.steps, np.float64) for r in runs] or [np.zeros(1)])
     x0, x1 = (float(span.min()), float(span.max())) if span.size else (0.0, 1.0)
     for threshold in sorted(thresholds):
         # a trace, not a shape: shapes on a log axis take log10 coordinates
@@ -533,10 +571,12 @@ def sharpness_figure(
                 "<extra></extra>",
             )
         )  # fmt: skip
-    values = np.concatenate([np.asarray(r.top_eigenvalue, np.float64) for r in sharpness] or [np.zeros(1)])
+        names.append(f"2/lr = {threshold:.3g}")
+    values = np.concatenate([np.asarray(r.top_eigenvalue, np.float64) for r in runs] or [np.zeros(1)])
     values = values[np.isfinite(values)]
     shown = np.concatenate([values, np.asarray(sorted(thresholds))])
     if shown.size and shown.min() > 0 and shown.max() / shown.min() > 30:
         # sharpness far below 2/lr (adaptive optimisers, small lr): a log axis shows both
-        fig.update_yaxes(type="log", **log_ticks(float(shown.min()), float(shown.max())))
+        fig.update_yaxes(**log_axis(shown))
+    legend_below(fig, names)
     return fig

@@ -12,11 +12,11 @@ from typing import Literal
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz.figures.palette import color_for, sequential_colors, styled_figure
+from lossviz.figures.palette import color_for, lean, legend_below, sequential_colors, styled_figure
 from lossviz.results import Curve, Surface
 
 Series = Literal["value", "derivative", "weight"]
-BATCH_DASH = "dash"  # batch-level losses are drawn dashed: their curve is a whole batch, not one sample
+BATCH_DASH = "dash"  # batch-level losses (Curve.batch) are drawn dashed: a whole batch, not one sample
 
 
 def _series(curve: Curve, series: Series) -> np.ndarray:
@@ -27,9 +27,9 @@ def _series(curve: Curve, series: Series) -> np.ndarray:
             raise ValueError(f"curve {curve.name!r} has no derivative")
         return curve.dy
     if series == "weight":
-        if "weight" not in curve.extra:
-            raise ValueError(f"curve {curve.name!r} has no 'weight' series (regression curves have none)")
-        return curve.extra["weight"]
+        if curve.weight is None:
+            raise ValueError(f"curve {curve.name!r} has no weight series (regression curves have none)")
+        return curve.weight
     raise ValueError(f"series must be one of ('value', 'derivative', 'weight'), got {series!r}")
 
 
@@ -63,53 +63,52 @@ def _hover(symbol: str, y_name: str, extra: str = "") -> str:
 
 def _customdata(curve: Curve) -> tuple[np.ndarray | None, str]:
     """(customdata, hover line) adding p_y and the logit margin to multiclass curves."""
-    if "p_y" in curve.extra and "margin" in curve.extra:
-        data = np.stack([curve.extra["p_y"], curve.extra["margin"]], axis=-1)
+    if curve.p_y is not None and curve.margin is not None:
+        data = lean(np.stack([curve.p_y, curve.margin], axis=-1))  # (P, 2)
         return data, "<br>p_y = %{customdata[0]:.4f}, logit margin = %{customdata[1]:.3f}"
     return None, ""
 
 
+def _line(curve: Curve, y: np.ndarray, color: str, width: float, symbol: str, y_name: str) -> go.Scatter:
+    customdata, extra = _customdata(curve)
+    return go.Scatter(
+        x=lean(curve.x),
+        y=lean(y),
+        mode="lines",
+        name=curve.label or curve.name,
+        line=dict(color=color, width=width, dash=BATCH_DASH if curve.batch else None),
+        customdata=customdata,
+        hovertemplate=_hover(symbol, y_name, extra),
+    )
+
+
 def curves_figure(
-    curves: Sequence[Curve],
     *,
+    curves: Sequence[Curve],
     series: Series = "value",
     title: str = "",
     x_title: str = "",
     y_title: str = "",
     symbol: str = "x",
     y_name: str = "L",
-    batch_names: Sequence[str] = (),
     height: int = 420,
 ) -> go.Figure:
-    """Several losses overlaid on one axis, each in its palette colour; batch-level losses dashed."""
+    """Several losses overlaid on one axis, each in its loss colour; batch-level losses (Curve.batch) dashed.
+
+    Each Curve is one entry: its name gives the colour, its label the legend text (the name when empty).
+    """
     fig = styled_figure(title, x_title, y_title, height)
-    ys = []
-    for curve in curves:
-        y = _series(curve, series)
-        ys.append(y)
-        customdata, extra = _customdata(curve)
-        fig.add_trace(
-            go.Scatter(
-                x=curve.x,
-                y=y,
-                mode="lines",
-                name=curve.label or curve.name,
-                line=dict(
-                    color=color_for(curve.name),
-                    width=2.5,
-                    dash=BATCH_DASH if curve.name in batch_names else None,
-                ),
-                customdata=customdata,
-                hovertemplate=_hover(symbol, y_name, extra),
-            )
-        )
+    ys = [_series(curve, series) for curve in curves]
+    for curve, y in zip(curves, ys, strict=True):
+        fig.add_trace(_line(curve, y, color_for(curve.name), 2.5, symbol, y_name))
     _finish(fig, series, ys)
+    legend_below(fig, [c.label or c.name for c in curves], axis_title=bool(x_title))
     return fig
 
 
 def sweep_figure(
-    curves: Sequence[Curve],
     *,
+    curves: Sequence[Curve],
     series: Series = "value",
     title: str = "",
     x_title: str = "",
@@ -118,26 +117,14 @@ def sweep_figure(
     y_name: str = "L",
     height: int = 420,
 ) -> go.Figure:
-    """A family of curves of one loss (one per swept value), coloured along the sequential scale."""
+    """A family of curves of one loss (one per swept value, in order), coloured along the sequential scale."""
     fig = styled_figure(title, x_title, y_title, height)
     colors = sequential_colors(max(1, len(curves)))
-    ys = []
-    for curve, color in zip(curves, colors, strict=True):
-        y = _series(curve, series)
-        ys.append(y)
-        customdata, extra = _customdata(curve)
-        fig.add_trace(
-            go.Scatter(
-                x=curve.x,
-                y=y,
-                mode="lines",
-                name=curve.label or curve.name,
-                line=dict(color=color, width=2.2),
-                customdata=customdata,
-                hovertemplate=_hover(symbol, y_name, extra),
-            )
-        )
+    ys = [_series(curve, series) for curve in curves]
+    for curve, y, color in zip(curves, ys, colors, strict=True):
+        fig.add_trace(_line(curve, y, color, 2.2, symbol, y_name))
     _finish(fig, series, ys)
+    legend_below(fig, [c.label or c.name for c in curves], axis_title=bool(x_title))
     return fig
 
 
@@ -162,27 +149,27 @@ def _triangle() -> tuple[list[float], list[float]]:
 
 
 def simplex_figure(
-    surface: Surface,
     *,
+    surface: Surface,
     title: str = "",
     vertex_labels: tuple[str, str, str] = ("y (true class)", "class 2", "class 3"),
     value_name: str = "L",
     height: int = 460,
 ) -> go.Figure:
-    """Ternary heat map of a K=3 loss over the probability simplex, true class at the top vertex."""
+    """Ternary heat map of a K=3 loss over the probability simplex, true class at the top vertex.
+
+    surface.z is the loss, NaN outside the triangle; surface.probs (ny, nx, 3), when set, feeds the hover.
+    """
     fig = styled_figure(title, "", "", height)
     finite = surface.z[np.isfinite(surface.z)]
     zmax = float(np.quantile(finite, 0.97)) if finite.size else 1.0
     zmin = float(finite.min()) if finite.size else 0.0
-    keys = ("p_y", "p_2", "p_3")
-    customdata = (
-        np.stack([surface.extra[k] for k in keys], axis=-1) if all(k in surface.extra for k in keys) else None
-    )
+    customdata = None if surface.probs is None else lean(surface.probs)
     fig.add_trace(
         go.Contour(
-            x=surface.xs,
-            y=surface.ys,
-            z=surface.z,
+            x=lean(surface.xs),
+            y=lean(surface.ys),
+            z=lean(surface.z),
             zmin=zmin,
             zmax=max(zmax, zmin + 1e-9),
             zauto=False,

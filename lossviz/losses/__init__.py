@@ -1,6 +1,7 @@
 """The loss registry and every registered loss: `from lossviz import losses; losses.get("focal")`."""
 
 from lossviz.losses.registry import (
+    HEADS,
     TASKS,
     BoundLoss,
     LossSpec,
@@ -17,6 +18,7 @@ from lossviz.losses.registry import (
 from lossviz.losses import classification, margin, batch, regression  # noqa: F401  isort: skip
 
 __all__ = [
+    "HEADS",
     "TASKS",
     "BoundLoss",
     "LossSpec",

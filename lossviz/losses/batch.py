@@ -83,7 +83,8 @@ def _tversky_reference(
         _SMOOTHING,
     ],
     reference=_tversky_reference,
-    notes="Dice with separate weights on false positives and false negatives: alpha = beta = 1/2 is Dice, "
+    notes="Dice with separate weights on false positives and false negatives. alpha = beta = 1/2 equals soft "
+    "Dice only with doubled smoothing (Tversky with s is Dice with 2s, as Dice counts TP twice); "
     "alpha = beta = 1 is Jaccard.",
 )
 def tversky(
@@ -208,14 +209,32 @@ def anyloss_fbeta(
 
 @register(
     title="AnyLoss: G-mean",
+    latex=r"1 - \frac{TP}{TP + FN} \cdot \frac{TN}{TN + FP} = 1 - \frac{TP \cdot TN}{P \cdot N}",
+    task="binary",
+    batch=True,
+    paper=_ANYLOSS_PAPER,
+    params=[_AMPLIFIER],
+    notes="As in the authors' code: 1 - TP TN / (P N) = 1 - sensitivity * specificity, the squared G-mean "
+    "(anyloss_gmean_sqrt keeps the square root). Zero recall on either class costs everything.",
+)
+def anyloss_gmean(logit: torch.Tensor, target: torch.Tensor, amplifier: float = 73.0) -> torch.Tensor:
+    tp, fn, fp, tn = soft_confusion(logit, target, amplifier)
+    # TP + FN = P and TN + FP = N exactly (A + (1 - A) = 1 per sample): the authors' TP TN / (y1 y0)
+    return 1.0 - tp * tn / ((tp + fn) * (tn + fp) + RATE_EPS)
+
+
+@register(
+    title="AnyLoss: G-mean (square root)",
     latex=r"1 - \sqrt{\frac{TP}{TP + FN} \cdot \frac{TN}{TN + FP}}",
     task="binary",
     batch=True,
     paper=_ANYLOSS_PAPER,
     params=[_AMPLIFIER],
-    notes="1 - geometric mean of sensitivity and specificity: zero recall on either class costs everything.",
+    notes="1 - the G-mean itself, sqrt(sensitivity * specificity), as the metric is defined; the authors' "
+    "code (anyloss_gmean) drops the square root. Same minimiser; the root is steeper where the product is "
+    "small.",
 )
-def anyloss_gmean(logit: torch.Tensor, target: torch.Tensor, amplifier: float = 73.0) -> torch.Tensor:
+def anyloss_gmean_sqrt(logit: torch.Tensor, target: torch.Tensor, amplifier: float = 73.0) -> torch.Tensor:
     tp, fn, fp, tn = soft_confusion(logit, target, amplifier)
     product = tp / (tp + fn + RATE_EPS) * tn / (tn + fp + RATE_EPS)
     # sqrt has an infinite slope at 0: the clamp keeps the gradient finite (zero) when a class is all missed

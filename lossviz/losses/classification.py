@@ -360,8 +360,13 @@ def ldr_kl(logits: torch.Tensor, target: torch.Tensor, lam: float = 1.0, margin:
 # Log-probabilities are floored here in nce: sum_k log p_k can reach -inf in float32 at logits of +-1e4; the
 # floor keeps the ratio finite and in [0, 1]. exp(-100) is far below any probability that matters.
 _NCE_LOG_PROB_FLOOR = -100.0
-# Rce's log 0 := A, the value used by apl_nce_rce and sce (Ma et al., 2020 and Wang et al., 2019 both use -4).
-_RCE_LOG_ZERO = -4.0
+# RCE's log 0 := A. The papers (Wang et al., 2019; Ma et al., 2020) write A = -4, but both official codes
+# clamp the one-hot label at 1e-4 before the log, i.e. A = log(1e-4) ~ -9.21: the default reproduces the code.
+_RCE_LOG_ZERO = math.log(1e-4)
+_RCE_NOTE = "The default A reproduces the official code (one-hot clamped at 1e-4); the papers write A = -4."
+_LOG_ZERO = Param(
+    "log_zero", -20.0, -1.0, help="A: the value that stands in for log 0 in the one-hot label (code: ln 1e-4)"
+)
 
 
 def _nce_reference(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -394,62 +399,74 @@ def _rce_reference(logits: torch.Tensor, target: torch.Tensor, log_zero: float) 
     latex=r"-\sum_k p_k \log q_k \big|_{\log 0 := A} = -A (1 - p_y)",
     task="multiclass",
     paper="Symmetric Cross Entropy for Robust Learning with Noisy Labels (Wang et al., 2019)",
-    params=[
-        Param("log_zero", -10.0, -0.5, help="A: the value that stands in for log 0 in the one-hot label")
-    ],
+    params=[_LOG_ZERO],
     reference=_rce_reference,
     notes="Cross-entropy with prediction and label swapped; equals -A (1 - p_y), a scaled MAE: bounded, "
-    "symmetric, a 'passive' loss.",
+    "symmetric, a 'passive' loss. " + _RCE_NOTE,
 )
 def rce(logits: torch.Tensor, target: torch.Tensor, log_zero: float = _RCE_LOG_ZERO) -> torch.Tensor:
     return -log_zero * _one_minus_p_true(logits, target)
 
 
 def _apl_nce_rce_reference(
-    logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float
+    logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float, log_zero: float
 ) -> torch.Tensor:
-    return alpha * _nce_reference(logits, target) + beta * _rce_reference(logits, target, _RCE_LOG_ZERO)
+    return alpha * _nce_reference(logits, target) + beta * _rce_reference(logits, target, log_zero)
 
 
 @register(
     title="Active-passive: NCE + RCE",
-    latex=r"\alpha\,\mathrm{NCE} + \beta\,\mathrm{RCE},\ \mathrm{RCE} = 4(1 - p_y)",
+    latex=r"\alpha\,\mathrm{NCE} + \beta\,\mathrm{RCE},\ \mathrm{RCE} = -A(1 - p_y)",
     task="multiclass",
     paper="Normalized Loss Functions for Deep Learning with Noisy Labels (Ma et al., 2020)",
     params=[
         Param("alpha", 0.1, 10.0, log=True, help="weight of the active term NCE"),
-        Param("beta", 0.1, 10.0, log=True, help="weight of the passive term RCE (log 0 := -4)"),
+        Param("beta", 0.1, 10.0, log=True, help="weight of the passive term RCE"),
+        _LOG_ZERO,
     ],
     reference=_apl_nce_rce_reference,
     notes="An active loss (NCE, raises p_y) plus a passive one (RCE, lowers the other p_k): robust to noisy "
-    "labels without the underfitting of either alone.",
+    "labels without the underfitting of either alone. " + _RCE_NOTE,
 )
 def apl_nce_rce(
-    logits: torch.Tensor, target: torch.Tensor, alpha: float = 1.0, beta: float = 1.0
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    log_zero: float = _RCE_LOG_ZERO,
 ) -> torch.Tensor:
-    return alpha * nce(logits, target) + beta * rce(logits, target, log_zero=_RCE_LOG_ZERO)
+    return alpha * nce(logits, target) + beta * rce(logits, target, log_zero=log_zero)
 
 
-def _sce_reference(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    return alpha * _ce_reference(logits, target) + beta * _rce_reference(logits, target, _RCE_LOG_ZERO)
+def _sce_reference(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float, log_zero: float
+) -> torch.Tensor:
+    return alpha * _ce_reference(logits, target) + beta * _rce_reference(logits, target, log_zero)
 
 
 @register(
     title="Symmetric cross-entropy",
-    latex=r"\alpha(-\log p_y) + \beta\,\mathrm{RCE},\ \mathrm{RCE} = 4(1 - p_y)",
+    latex=r"\alpha(-\log p_y) + \beta\,\mathrm{RCE},\ \mathrm{RCE} = -A(1 - p_y)",
     task="multiclass",
     paper="Symmetric Cross Entropy for Robust Learning with Noisy Labels (Wang et al., 2019); the symmetric "
     "form is also used by Robust Mean Teacher",
     params=[
         Param("alpha", 0.01, 10.0, log=True, help="weight of cross-entropy"),
-        Param("beta", 0.1, 10.0, log=True, help="weight of reverse cross-entropy (log 0 := -4)"),
+        Param("beta", 0.1, 10.0, log=True, help="weight of reverse cross-entropy"),
+        _LOG_ZERO,
     ],
     reference=_sce_reference,
     notes="CE learns the hard classes, RCE adds noise tolerance; small alpha with beta = 1 is the "
-    "noisy-label setting of the paper.",
+    "noisy-label setting of the paper. " + _RCE_NOTE,
 )
-def sce(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.1, beta: float = 1.0) -> torch.Tensor:
-    return alpha * cross_entropy(logits, target) + beta * rce(logits, target, log_zero=_RCE_LOG_ZERO)
+def sce(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 0.1,
+    beta: float = 1.0,
+    log_zero: float = _RCE_LOG_ZERO,
+) -> torch.Tensor:
+    return alpha * cross_entropy(logits, target) + beta * rce(logits, target, log_zero=log_zero)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -686,7 +703,11 @@ _ELR_FLOOR = 1e-4
 
 
 def _elr_reference(
-    logits: torch.Tensor, target: torch.Tensor, lam: float, ema_target: torch.Tensor | None = None
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    lam: float,
+    beta: float = 0.7,
+    ema_target: torch.Tensor | None = None,
 ) -> torch.Tensor:
     probs = torch.softmax(logits, dim=-1)
     if ema_target is None:
@@ -704,17 +725,18 @@ def _elr_reference(
     task="multiclass",
     paper="Early-Learning Regularization Prevents Memorization of Noisy Labels (Liu et al., 2020)",
     params=[
-        Param("lam", 0.0, 10.0, help="lambda: weight of the pull towards the running-average prediction t")
+        Param("lam", 0.0, 10.0, help="lambda: weight of the pull towards the running-average prediction t"),
+        Param("beta", 0.0, 0.99, help="beta: momentum of the running average t (the trainer reads it)"),
     ],
     reference=_elr_reference,
-    notes="The trainer keeps t, a running average of each sample's predictions (beta = 0.7); the penalty "
-    "pulls p towards t, so the early, mostly-clean predictions resist memorising noisy labels.",
-    ema_momentum=0.7,
+    notes="The trainer keeps t, a running average of each sample's predictions with momentum beta; the "
+    "penalty pulls p towards t, so the early, mostly-clean predictions resist memorising noisy labels.",
 )
 def elr(
     logits: torch.Tensor,
     target: torch.Tensor,
     lam: float = 3.0,
+    beta: float = 0.7,  # consumed by lossviz.context when it updates ema_target, not by the formula
     *,
     ema_target: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -767,8 +789,9 @@ def _cosface_reference(
         Param("margin", 0.0, 0.8, help="m: subtracted from the true-class cosine"),
     ],
     reference=_cosface_reference,
-    notes="Expects cosine logits from a normalised head (clamped to [-1, 1]); the true class must win by m "
+    notes="Trains on cosine logits from a normalised head (clamped to [-1, 1]); the true class must win by m "
     "in cosine, which tightens classes on the sphere.",
+    head="cosine",
 )
 def cosface(
     logits: torch.Tensor, target: torch.Tensor, scale: float = 30.0, margin: float = 0.35
@@ -805,6 +828,7 @@ def _arcface_reference(
     reference=_arcface_reference,
     notes="Expects cosine logits from a normalised head; the true class must win by an angle m, a constant "
     "geodesic margin on the sphere.",
+    head="cosine",
 )
 def arcface(
     logits: torch.Tensor, target: torch.Tensor, scale: float = 30.0, margin: float = 0.5
@@ -824,11 +848,22 @@ _ADAFACE_H = 0.333
 
 
 def _adaface_reference(
-    logits: torch.Tensor, target: torch.Tensor, scale: float, margin: float, quality: float
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    scale: float,
+    margin: float,
+    quality: float,
+    feature_norms: torch.Tensor | None = None,
 ) -> torch.Tensor:
     cosines = logits.clamp(-1.0, 1.0)
+    if feature_norms is None:
+        q: torch.Tensor | float = quality
+    else:  # the authors' batch statistics written out: unbiased std, sum of squares over N - 1
+        norms = feature_norms.to(logits.dtype).clamp(1e-3, 100.0)
+        std = torch.sqrt(((norms - norms.mean()) ** 2).sum() / (len(norms) - 1))
+        q = ((norms - norms.mean()) / (std + 1e-3) * _ADAFACE_H).clamp(-1.0, 1.0)
     theta = torch.arccos(_true_class(cosines, target).clamp(-_COS_EDGE, _COS_EDGE))
-    phi = torch.cos((theta - margin * quality).clamp(1e-6, math.pi - 1e-6)) - (margin + margin * quality)
+    phi = torch.cos((theta - margin * q).clamp(1e-6, math.pi - 1e-6)) - (margin + margin * q)
     one_hot = F.one_hot(target, logits.shape[-1]).bool()
     return F.cross_entropy(scale * torch.where(one_hot, phi.unsqueeze(-1), cosines), target, reduction="none")
 
@@ -848,6 +883,7 @@ def _adaface_reference(
     notes="The margin adapts to image quality via the feature norm: q = -1 (low) is ArcFace-like, q = 0 "
     "CosFace, q = 1 (high) emphasises hard samples. Without feature norms the 'quality' slider stands "
     "in for q.",
+    head="cosine",
 )
 def adaface(
     logits: torch.Tensor,
@@ -867,8 +903,9 @@ def adaface(
         norms = feature_norms.detach().to(logits.dtype).clamp(1e-3, 100.0)  # (N,), as in the authors' code
         if norms.shape != target.shape:
             raise ValueError(f"feature_norms must have shape {tuple(target.shape)}, got {tuple(norms.shape)}")
-        # Batch statistics stand in for the paper's running (EMA) mean and std.
-        std = norms.std(correction=0) if norms.numel() > 1 else torch.zeros_like(norms[0])
+        # Batch statistics stand in for the paper's running (EMA) mean and std; the std is the unbiased one
+        # (correction=1), as torch.std's default in the authors' code.
+        std = norms.std(correction=1) if norms.numel() > 1 else torch.zeros_like(norms[0])
         q = ((norms - norms.mean()) / (std + 1e-3) * _ADAFACE_H).clamp(-1.0, 1.0)
     theta = torch.arccos(_true_class(cosines, target).clamp(-_COS_EDGE, _COS_EDGE))  # (N,)
     # g_angle = -m q, g_add = m + m q; theta + g_angle stays inside (0, pi) as in the authors' code.
@@ -898,6 +935,7 @@ def _harmonic_reference(logits: torch.Tensor, target: torch.Tensor, n: float) ->
     reference=_harmonic_reference,
     notes="Expects logits z_k = -log d_k from a harmonic head (d_k = distance to class centre k), so the "
     "loss is CE(n z): weights become class centres and decision regions are Voronoi cells.",
+    head="harmonic",
 )
 def harmonic(logits: torch.Tensor, target: torch.Tensor, n: float = 2.0) -> torch.Tensor:
     return cross_entropy(n * logits, target)

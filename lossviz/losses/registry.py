@@ -9,13 +9,17 @@ import difflib
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
 
 Task = Literal["regression", "binary", "multiclass", "embedding", "pairwise"]
 TASKS: tuple[str, ...] = ("multiclass", "binary", "regression", "embedding", "pairwise")
+# The output layer a loss trains on: plain logits, cosines of a normalised head (margin-softmax losses),
+# or negative log-distances to class centres (harmonic loss). lossviz.models builds each.
+Head = Literal["linear", "cosine", "harmonic"]
+HEADS: tuple[str, ...] = ("linear", "cosine", "harmonic")
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -73,9 +77,9 @@ class LossSpec:
     batch: bool = False
     reference: LossFn | None = None  # an independent implementation, used only by tests
     notes: str = ""  # one or two sentences on what the loss does, shown in the UI
-    # keyword-only arguments that are data, not sliders (e.g. class_counts), supplied by the trainer
+    # keyword-only arguments that are data, not sliders (e.g. class_counts), supplied by lossviz.context
     context: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    head: Head = "linear"  # the output layer the loss expects its logits from
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor, **params: Any) -> torch.Tensor:
         context = {k: params.pop(k) for k in list(params) if k in self.context}
@@ -145,11 +149,13 @@ def register(
     batch: bool = False,
     reference: LossFn | None = None,
     notes: str = "",
-    **extra: Any,
+    head: Head = "linear",
 ) -> Callable[[LossFn], LossFn]:
     """Decorator adding a loss to the registry under its function name; returns the function unchanged."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
     def decorate(fn: LossFn) -> LossFn:
         name = fn.__name__
@@ -183,7 +189,7 @@ def register(
             reference=reference,
             notes=notes,
             context=context,
-            extra=dict(extra),
+            head=head,
         )
         return fn
 

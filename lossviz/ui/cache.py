@@ -1,6 +1,7 @@
-"""st.cache_data wrappers around lossviz compute; every argument is primitive and hashable.
+"""st.cache_data wrappers around lossviz.shapes; every argument is primitive and hashable.
 
-Hyperparameters travel as sorted tuples of (name, value) pairs: `params_key({"gamma": 2.0})`.
+Hyperparameters travel as sorted tuples of (name, value) pairs: `params_key({"gamma": 2.0})`. Curves are
+cached one loss at a time, so moving one loss's slider recomputes only that loss.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from lossviz import shapes
 from lossviz.results import Curve, Surface
 
 ParamsKey = tuple[tuple[str, float], ...]
-LossesKey = tuple[tuple[str, ParamsKey], ...]
 
 
 def params_key(params: Mapping[str, float]) -> ParamsKey:
@@ -22,23 +22,10 @@ def params_key(params: Mapping[str, float]) -> ParamsKey:
     return tuple(sorted((str(k), float(v)) for k, v in params.items()))
 
 
-def losses_key(selection: Mapping[str, Mapping[str, float]]) -> LossesKey:
-    """A hashable form of {loss: params}, keeping the selection order (it sets the legend order)."""
-    return tuple((name, params_key(params)) for name, params in selection.items())
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def loss_curves(
-    task: str, selection: LossesKey, axis: str, n_classes: int, points: int = 2000
-) -> list[Curve]:
-    """Cached lossviz.shapes.loss_curves."""
-    return shapes.loss_curves(
-        task,  # type: ignore[arg-type]
-        [(name, dict(params)) for name, params in selection],
-        axis=axis,  # type: ignore[arg-type]
-        n_classes=n_classes,
-        points=points,
-    )
+@st.cache_data(max_entries=1024, show_spinner=False)
+def loss_curve(name: str, params: ParamsKey, axis: str, n_classes: int, points: int = 2000) -> Curve:
+    """Cached lossviz.shapes.loss_curve."""
+    return shapes.loss_curve(name, dict(params), axis=axis, n_classes=n_classes, points=points)  # type: ignore[arg-type]
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -47,14 +34,8 @@ def sweep_curves(
 ) -> list[Curve]:
     """Cached lossviz.shapes.sweep_curves."""
     return shapes.sweep_curves(
-        name,
-        param,
-        n=n,
-        params=dict(params),
-        axis=axis,
-        n_classes=n_classes,
-        points=points,  # type: ignore[arg-type]
-    )
+        name, param, n=n, params=dict(params), axis=axis, n_classes=n_classes, points=points,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

@@ -1,112 +1,83 @@
-"""A page's state mirrored to the URL query parameters, so a copied URL reopens the same view.
+"""A page's settings, kept where Streamlit does not drop them, and mirrored to the URL.
 
-Widget keys are namespaced `page.name`; the URL carries `name=value`. Values read back from a URL are
-validated: garbage is ignored with one st.warning, never an exception (playground-style shareable state).
+Streamlit forgets a widget's value when its page is not drawn, so the canonical value of every control lives
+in st.session_state under a key no widget owns (`_lv.<scope>`); widgets are seeded from it on each run and
+write back to it when the user moves them. Scope "experiment" is shared by every page that trains (data,
+model, optimiser); the rest is per page. On a session's first visit to a page the URL's query parameters
+win; garbage in them gets one warning, never an exception.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import streamlit as st
 
-T = TypeVar("T")
+from lossviz.ui.fields import Field, encode
 
-
-# ----------------------------------------------------------------------------------- parsers (pure)
-
-
-def parse_choice(choices: Sequence[str]) -> Callable[[str], str]:
-    """A parser accepting exactly one of choices."""
-
-    def parse(raw: str) -> str:
-        if raw not in choices:
-            raise ValueError(f"must be one of {list(choices)}")
-        return raw
-
-    return parse
-
-
-def parse_number(low: float, high: float, integer: bool = False) -> Callable[[str], float]:
-    """A parser accepting a finite number in [low, high] (a whole number when integer)."""
-
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValueError("is not a number") from None
-        if not math.isfinite(value) or not low - 1e-9 * max(1.0, abs(low)) <= value <= high + 1e-9 * max(
-            1.0, abs(high)
-        ):
-            raise ValueError(f"must be a number in [{low:g}, {high:g}]")
-        if integer:
-            if value != round(value):
-                raise ValueError("must be a whole number")
-            return round(value)
-        return min(max(value, low), high)
-
-    return parse
-
-
-def parse_list(choices: Sequence[str]) -> Callable[[str], tuple[list[str], list[str]]]:
-    """A parser of a comma list: (known entries in order without duplicates, unknown entries)."""
-
-    def parse(raw: str) -> tuple[list[str], list[str]]:
-        known, unknown = [], []
-        for item in (part.strip() for part in raw.split(",")):
-            if not item:
-                continue
-            if item in choices:
-                if item not in known:
-                    known.append(item)
-            else:
-                unknown.append(item)
-        return known, unknown
-
-    return parse
-
-
-def encode(value: Any) -> str:
-    """The URL text of a widget value: lists comma-joined, floats in short exact-enough form."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(encode(v) for v in value)
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------ page state
+EXPERIMENT = "experiment"  # the scope shared by the training pages
 
 
 class PageState:
-    """Seeds a page's widget keys from the URL (once per key) and writes the page's values back to it.
-
-    Use: `state = PageState("shapes")`; before each widget `state.restore(key, parse, default)`; after it
-    `state.record(key, value)`; at the end of the page `state.sync()`.
-    """
+    """The canonical values of one page's fields (and of the shared experiment) and their URL mirror."""
 
     def __init__(self, page: str, warnings: Any | None = None) -> None:
         self.page = page
-        self.values: dict[str, str] = {}
-        self.consumed: set[str] = set()
         self._warnings = warnings if warnings is not None else st.container()
-        self._first_visit = f"_url_seen.{page}" not in st.session_state
+        self._visited_key = f"_lv.visited.{page}"
+        self.first_visit = self._visited_key not in st.session_state
+        self.url: dict[str, str] = {}  # what this run writes to the query string
+        self._read: set[str] = set()
+        self._seeded: set[str] = set()  # fields already read from the URL in this run
 
-    def key(self, *parts: str) -> str:
-        """The widget key `page.part1.part2`."""
-        return ".".join((self.page, *parts))
+    # ------------------------------------------------------------------ values
 
-    def url_name(self, key: str) -> str:
-        """The query parameter of a widget key: the key without its page prefix."""
-        prefix = f"{self.page}."
-        return key[len(prefix) :] if key.startswith(prefix) else key
+    def store(self, scope: str | None = None) -> dict[str, Any]:
+        """The dict holding a scope's canonical values (this page's own by default)."""
+        return st.session_state.setdefault(f"_lv.{scope or self.page}", {})
+
+    def widget_key(self, field: Field, scope: str | None = None) -> str:
+        """The widget's own key: `page.key` (shared fields get one widget per page, one value)."""
+        return f"{self.page}.{field.key}"
+
+    def get(self, field: Field, scope: str | None = None) -> Any:
+        """The field's value: from the URL on the first visit, else the stored value, else its default."""
+        store = self.store(scope)
+        self._read.add(field.url_name)
+        if self.first_visit and field.key not in self._seeded:
+            self._seeded.add(field.key)
+            raw = self._raw(field.url_name)
+            if raw is not None:
+                try:
+                    store[field.key] = field.parse(raw)
+                except ValueError as err:
+                    self.warn(f"Ignored URL parameter `{field.url_name}={raw}`: it {err}.")
+        if field.key not in store:
+            store[field.key] = field.default
+        return store[field.key]
+
+    def set(self, field: Field, value: Any, scope: str | None = None) -> None:
+        """Change a field's canonical value (e.g. from a preset button's on_click); its widget follows."""
+        self.store(scope)[field.key] = value
+
+    def commit(self, field: Field, scope: str | None = None) -> None:
+        """on_change of a widget: its new value becomes the canonical one."""
+        key = self.widget_key(field, scope)
+        if key in st.session_state:
+            value = st.session_state[key]
+            self.store(scope)[field.key] = tuple(value) if isinstance(value, list) else value
+
+    def record(self, field: Field, value: Any) -> None:
+        """Put a field's value in the URL written at the end of the run (defaults are left out)."""
+        self._read.add(field.url_name)
+        if value != field.default:
+            self.url[field.url_name] = encode(value)
+        else:
+            self.url.pop(field.url_name, None)
+
+    # ------------------------------------------------------------------ URL
 
     def _raw(self, name: str) -> str | None:
-        self.consumed.add(name)
         try:
             values = st.query_params.get_all(name)
         except Exception:  # a malformed query string must never break the page
@@ -114,70 +85,23 @@ class PageState:
         return values[-1] if values else None
 
     def warn(self, message: str) -> None:
-        """Show a warning in the box at the top of the page."""
+        """A warning in the box at the top of the page."""
         self._warnings.warning(message, icon="⚠️")
 
-    def restore(self, key: str, parse: Callable[[str], Any], default: Any, url: str | None = None) -> Any:
-        """Seed st.session_state[key] (if the widget has no value yet) from the URL, else from default."""
-        name = url or self.url_name(key)
-        if key in st.session_state:
-            self.consumed.add(name)
-            return st.session_state[key]
-        value, raw = default, self._raw(name)
-        if raw is not None:
-            try:
-                value = parse(raw)
-            except ValueError as err:
-                self.warn(f"Ignored URL parameter `{name}={raw}`: it {err}; using {encode(default)!r}.")
-        st.session_state[key] = value
-        return value
-
-    def restore_list(
-        self, key: str, choices: Sequence[str], default: Sequence[str], url: str | None = None
-    ) -> list[str]:
-        """Like restore for a multiselect: unknown entries are dropped with a warning, known ones kept."""
-        name = url or self.url_name(key)
-        if key in st.session_state:
-            self.consumed.add(name)
-            return list(st.session_state[key])
-        value, raw = list(default), self._raw(name)
-        if raw is not None:
-            known, unknown = parse_list(choices)(raw)
-            if unknown:
-                self.warn(f"Ignored unknown entries {unknown} in URL parameter `{name}`.")
-            if known or not unknown:
-                value = known
-        st.session_state[key] = value
-        return value
-
-    def record(self, key: str, value: Any, url: str | None = None) -> None:
-        """Mirror a widget's current value into the URL at the end of the run."""
-        self.values[url or self.url_name(key)] = encode(value)
-
-    def unknown_parameters(self, known: Iterable[str] = ()) -> list[str]:
-        """Query parameters in the URL that this page neither read nor wrote."""
-        expected = set(self.values) | self.consumed | set(known)
-        try:
-            present = list(st.query_params.keys())
-        except Exception:
-            return []
-        return [name for name in present if name not in expected]
-
     def sync(self) -> None:
-        """Write the recorded values to st.query_params (when changed); warn about unknown ones once."""
-        if self._first_visit:
-            unknown = self.unknown_parameters()
+        """Write the recorded values to the query string (when changed); on a first visit, warn once about
+        parameters that no field of this page reads."""
+        if self.first_visit:
+            try:
+                unknown = [name for name in st.query_params.keys() if name not in self._read]
+            except Exception:
+                unknown = []
             if unknown:
-                self.warn(f"Ignored unknown URL parameters: {', '.join(unknown)}.")
-            st.session_state[f"_url_seen.{self.page}"] = True
+                self.warn(f"Ignored unknown URL parameters: {', '.join(sorted(unknown))}.")
+            st.session_state[self._visited_key] = True
         try:
             current = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
         except Exception:
             current = {}
-        if current != self.values:
-            st.query_params.from_dict(self.values)
-
-
-def nearest(options: Sequence[T], value: float) -> T:
-    """The option closest to value (for select sliders whose options are a grid)."""
-    return min(options, key=lambda option: abs(float(option) - float(value)))  # type: ignore[arg-type]
+        if current != self.url:
+            st.query_params.from_dict(self.url)

@@ -1,30 +1,69 @@
-"""Widgets generated from the loss registry: a slider per Param, a loss multiselect, small choices.
+"""Widgets drawn from Fields and from the loss registry (a slider per Param, a loss multiselect).
 
-Keys are namespaced `page.loss.param`; every widget is seeded from and mirrored to the URL by a PageState.
+Every widget is seeded from and writes back to a PageState, so its value survives page switches and lives
+in the URL.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from lossviz import losses
+from lossviz.experiment import LossChoice
 from lossviz.figures import palette
 from lossviz.losses.registry import LossSpec, Param
-from lossviz.ui.state import PageState, nearest, parse_choice, parse_number
+from lossviz.results import Dataset
+from lossviz.ui.fields import Field
+from lossviz.ui.state import PageState
 
 NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)  # round values, ~10 per decade
 
-
-def sync_palette() -> None:
-    """Give every registered loss its colour slot (registry order within each task); cheap, idempotent."""
-    palette.assign_order(losses.names(task) for task in losses.TASKS)
+# one colour per registered loss on every page, none shared (figures may not import the registry itself)
+palette.assign_order([losses.names(task) for task in losses.TASKS])  # one colour per loss, app-wide
 
 
-sync_palette()
+def draw(field: Field, state: PageState, *, container: Any = st, scope: str | None = None) -> Any:
+    """Draw one field's widget with its canonical value and return the value."""
+    value = field.valid(state.get(field, scope))
+    state.set(field, value, scope)
+    key = state.widget_key(field, scope)
+    shown = list(value) if field.widget == "multiselect" else value
+    if key not in st.session_state or st.session_state[key] != shown:
+        st.session_state[key] = shown
+    common: dict[str, Any] = dict(key=key, help=field.help, on_change=state.commit, args=(field, scope))
+    label, fmt = field.label, field.label_of
+    if field.widget == "radio":
+        container.radio(label, field.options, format_func=fmt, horizontal=True, **common)
+    elif field.widget == "select":
+        container.selectbox(label, field.options, format_func=fmt, **common)
+    elif field.widget == "select_slider":
+        container.select_slider(label, options=list(field.options), format_func=fmt, **common)
+    elif field.widget == "multiselect":
+        container.multiselect(label, field.options, format_func=fmt, placeholder="Pick losses", **common)
+    elif field.widget == "toggle":
+        container.toggle(label, **common)
+    elif field.widget == "int":
+        container.slider(label, int(field.low), int(field.high), step=int(field.step or 1), **common)
+    elif field.widget == "slider":
+        step = field.step or (field.high - field.low) / 100
+        decimals = max(0, -math.floor(math.log10(step)))
+        container.slider(
+            label, float(field.low), float(field.high), step=step, format=f"%.{decimals}f", **common
+        )
+    else:
+        container.number_input(label, min_value=field.low, max_value=field.high, step=field.step, **common)
+    state.commit(field, scope)
+    value = state.get(field, scope)
+    state.record(field, value)
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- registry
 
 
 def slider_options(param: Param) -> list[float]:
@@ -53,59 +92,50 @@ def nice_step(param: Param, steps: int = 100) -> float:
     return 10 * power
 
 
-def _format_value(value: float) -> str:
+def format_value(value: float) -> str:
+    """A slider label: whole numbers without decimals, others with four significant digits."""
     return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e6 else f"{value:.4g}"
 
 
-def _clamp(key: str, low: float, high: float, kind: Callable[[float], Any]) -> None:
-    """Keep a seeded widget value inside the widget's range and of its type (only writes on a change)."""
-    current = st.session_state[key]
-    fixed = kind(min(max(current, low), high))
-    if fixed != current or type(fixed) is not type(current):
-        st.session_state[key] = fixed
-
-
-def param_input(spec: LossSpec, param: Param, state: PageState, container: Any = st) -> float:
-    """One hyperparameter's widget: select slider over a log grid, integer slider, or float slider."""
-    key = state.key(spec.name, param.name)
-    label = f"{param.name}"
-    help_text = param.help or None
-    parse = parse_number(param.low, param.high, integer=param.integer and not param.log)
+def param_field(spec: LossSpec, param: Param) -> Field:
+    """The Field of one hyperparameter (URL name `loss.param`): a log grid, an integer or a float slider."""
+    key = f"{spec.name}.{param.name}"
     if param.log:
-        options = slider_options(param)
-        value = state.restore(key, lambda raw: nearest(options, parse(raw)), nearest(options, param.default))
-        if value not in options:  # a value from elsewhere (another page, an old session): snap to the grid
-            st.session_state[key] = nearest(options, value)
-        value = container.select_slider(
-            label, options=options, format_func=_format_value, key=key, help=help_text
+        options = tuple(slider_options(param))
+        return Field(
+            key,
+            param.name,
+            "select_slider",
+            param.default,
+            options=options,
+            help=param.help or None,
+            format=format_value,
         )
-    elif param.integer:
-        state.restore(key, parse, round(param.default))
-        _clamp(key, param.low, param.high, int)
-        value = container.slider(label, int(param.low), int(param.high), step=1, key=key, help=help_text)
-    else:
-        step = nice_step(param)
-        state.restore(key, parse, float(param.default))
-        _clamp(key, param.low, param.high, float)
-        decimals = max(0, -math.floor(math.log10(step)))
-        value = container.slider(
-            label,
-            float(param.low),
-            float(param.high),
-            step=step,
-            format=f"%.{decimals}f",
-            key=key,
-            help=help_text,
+    if param.integer:
+        return Field(
+            key,
+            param.name,
+            "int",
+            round(param.default),
+            low=param.low,
+            high=param.high,
+            help=param.help or None,
         )
-    state.record(key, value)
-    return float(value)
+    return Field(
+        key,
+        param.name,
+        "slider",
+        float(param.default),
+        low=param.low,
+        high=param.high,
+        step=nice_step(param),
+        help=param.help or None,
+    )
 
 
-def param_inputs(
-    spec: LossSpec, state: PageState, container: Any = st, skip: Sequence[str] = ()
-) -> dict[str, float]:
-    """Widgets for every hyperparameter of a loss (except those in skip): {param: value}."""
-    return {p.name: param_input(spec, p, state, container) for p in spec.params if p.name not in skip}
+def param_inputs(spec: LossSpec, state: PageState, container: Any = st) -> dict[str, float]:
+    """Widgets for every hyperparameter of a loss: {param: value}."""
+    return {p.name: float(draw(param_field(spec, p), state, container=container)) for p in spec.params}
 
 
 def loss_label(name: str) -> str:
@@ -114,69 +144,116 @@ def loss_label(name: str) -> str:
     return f"{spec.title} (batch-level)" if spec.batch else spec.title
 
 
-def loss_multiselect(
+def losses_field(task: str, default: tuple[str, ...], *, key: str = "losses", label: str = "Losses") -> Field:
+    """A multiselect Field over the registered losses of a task (the registry is the list)."""
+    options = tuple(losses.names(task))  # type: ignore[arg-type]
+    return Field(
+        key,
+        label,
+        "multiselect",
+        tuple(n for n in default if n in options),
+        options=options,
+        format=loss_label,
+    )
+
+
+def loss_picker(
     task: str,
     state: PageState,
-    default: Sequence[str],
+    default: tuple[str, ...],
     *,
     label: str = "Losses",
-    url: str = "losses",
+    key: str = "losses",
     container: Any = st,
 ) -> list[str]:
-    """A multiselect of the registered losses of a task (titles shown), keyed per task."""
-    options = losses.names(task)
-    key = state.key("losses", task)
-    state.restore_list(key, options, [n for n in default if n in options], url=url)
-    st.session_state[key] = [n for n in st.session_state[key] if n in options]  # losses can be unregistered
-    chosen = container.multiselect(label, options, format_func=loss_label, key=key, placeholder="Pick losses")
-    state.record(key, chosen, url=url)
-    return list(chosen)
+    """The losses chosen for a task; each task keeps its own choice (stored as `key.task`), shown as `key`."""
+    field = replace(losses_field(task, default, key=key, label=label), key=f"{key}.{task}", url=key)
+    return list(draw(field, state, container=container))
 
 
-def choice(
-    label: str,
-    options: Sequence[str],
-    state: PageState,
-    name: str,
-    default: str | None = None,
-    *,
-    format_func: Callable[[str], str] = str,
-    kind: str = "radio",
-    container: Any = st,
-    help: str | None = None,  # noqa: A002  (streamlit's own argument name)
-) -> str:
-    """A single choice (radio or selectbox) keyed `page.name`, mirrored to the URL as `name`."""
-    key = state.key(name)
-    options = list(options)
-    state.restore(key, parse_choice(options), default if default in options else options[0])
-    if st.session_state[key] not in options:  # the options changed (e.g. another task)
-        st.session_state[key] = default if default in options else options[0]
-    if kind == "radio":
-        value = container.radio(label, options, format_func=format_func, key=key, horizontal=True, help=help)
-    else:
-        value = container.selectbox(label, options, format_func=format_func, key=key, help=help)
-    state.record(key, value)
-    return value
+def loss_tasks(data: Dataset) -> tuple[str, ...]:
+    """The loss tasks that fit a dataset: regression; multiclass; or, with K = 2, multiclass and binary."""
+    if data.task == "regression":
+        return ("regression",)
+    return ("multiclass", "binary") if data.n_classes == 2 else ("multiclass",)
 
 
-def integer(
-    label: str,
-    low: int,
-    high: int,
-    state: PageState,
-    name: str,
-    default: int,
-    *,
-    container: Any = st,
-    help: str | None = None,  # noqa: A002
-) -> int:
-    """An integer slider keyed `page.name`, mirrored to the URL as `name`."""
-    key = state.key(name)
-    state.restore(key, parse_number(low, high, integer=True), default)
-    _clamp(key, low, high, int)
-    value = container.slider(label, low, high, step=1, key=key, help=help)
-    state.record(key, value)
-    return int(value)
+PICKER_KEYS = {"binary": "margin_losses"}  # URL name of a task's loss list when not plain `losses`
+PICKER_LABELS = {
+    "multiclass": "Multiclass losses (K logits)",
+    "binary": "Binary margin losses (one logit)",
+    "regression": "Regression losses",
+}
+
+
+def task_loss_pickers(state: PageState, data: Dataset, defaults: dict[str, tuple[str, ...]]) -> list[str]:
+    """A loss picker per task that fits the dataset; the chosen losses of all of them, in order."""
+    chosen: list[str] = []
+    for task in loss_tasks(data):
+        label = (
+            PICKER_LABELS[task]
+            if task != "multiclass"
+            else f"Multiclass losses (K = {data.n_classes} logits)"
+        )
+        chosen += loss_picker(
+            task, state, defaults.get(task, ()), label=label, key=PICKER_KEYS.get(task, "losses")
+        )
+    return chosen
+
+
+def load_losses(state: PageState, choices: Sequence[LossChoice]) -> None:
+    """Make these losses (with their hyperparameters) the page's selection, e.g. from a preset's on_click."""
+    store = state.store()
+    by_task: dict[str, list[str]] = {}
+    for choice in choices:
+        task = losses.get(choice.name).task
+        by_task.setdefault(task, []).append(choice.name)
+        for param, value in choice.params:
+            store[f"{choice.name}.{param}"] = value
+    for task in ("multiclass", "binary", "regression"):
+        store[f"{PICKER_KEYS.get(task, 'losses')}.{task}"] = tuple(by_task.get(task, ()))
+
+
+def metrics_dataframe(rows: Sequence[Mapping[str, Any]]) -> None:
+    """A metrics table as st.dataframe, the best value of each column highlighted."""
+    import pandas as pd  # streamlit's own dependency
+
+    from lossviz.figures.train import HIGHER_IS_BETTER, best_rows
+
+    frame = pd.DataFrame(list(rows))
+    best = best_rows(rows)
+    percent = {"test accuracy", "macro F1"}
+
+    def highlight(column: pd.Series) -> list[str]:
+        index = best.get(str(column.name))
+        return [
+            "background-color: #d8f3dc; font-weight: 600" if i == index else "" for i in range(len(column))
+        ]
+
+    formats = {
+        c: ("{:.1%}" if c in percent else "{:.2f}" if c == "time (s)" else "{:.4f}")
+        for c in frame.columns[1:]
+    }
+    styled = frame.style.apply(highlight, axis=0, subset=list(frame.columns[1:])).format(formats, na_rep="—")
+    st.dataframe(styled, hide_index=True)
+    lower = [c for c in frame.columns if c in HIGHER_IS_BETTER and not HIGHER_IS_BETTER[c]]
+    st.caption(f"Best value per column highlighted; lower is better for {', '.join(lower)}.")
+
+
+def loss_settings(
+    names: list[str], state: PageState, *, expanded: bool = False, container: Any = st
+) -> dict[str, dict[str, float]]:
+    """{loss: its hyperparameters} with an expander of sliders for each loss that has any."""
+    selection: dict[str, dict[str, float]] = {}
+    for name in names:
+        spec = losses.get(name)
+        if not spec.params:
+            selection[name] = {}
+            continue
+        with container.expander(loss_label(name), expanded=expanded):
+            st.caption(spec.notes or spec.paper)
+            selection[name] = param_inputs(spec, state)
+    return selection
 
 
 def color_dot(name: str) -> str:

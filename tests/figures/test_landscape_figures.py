@@ -10,7 +10,10 @@ import plotly.graph_objects as go
 import pytest
 
 from lossviz.figures import landscape as figures
-from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface
+from lossviz.figures import palette
+from lossviz.figures.landscape import SharpnessPanel, SlicePanel, SpectrumPanel, SurfacePanel
+from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface, Trajectory
+from tests.figures.checks import assert_round_log_ticks
 
 
 def _surface(scale: float = 1.0, offset: float = 0.0, n: int = 5, acc: bool = True) -> Surface:
@@ -18,13 +21,18 @@ def _surface(scale: float = 1.0, offset: float = 0.0, n: int = 5, acc: bool = Tr
     ys = np.linspace(-2.0, 2.0, n + 2)  # a different length catches a transposed z
     gx, gy = np.meshgrid(xs, ys)
     z = offset + scale * (gx**2 + 0.5 * gy**2 + 0.3 * gx)  # (ny, nx), z[i, j] at (xs[j], ys[i])
-    extra = {"accuracy": 1.0 / (1.0 + z)} if acc else {}
-    return Surface(xs=xs, ys=ys, z=z, extra=extra, label="loss")
+    return Surface(xs=xs, ys=ys, z=z, label="loss", accuracy=1.0 / (1.0 + z) if acc else None)
 
 
-def _trajectory() -> Curve:
+def _trajectory() -> Trajectory:
     x = np.array([-0.8, -0.5, -0.2, 0.0])
-    return Curve(name="t", x=x, y=0.5 * x, extra={"epoch": np.array([0, 10, 20, 30])})
+    return Trajectory(name="t", x=x, y=0.5 * x, epochs=np.array([0, 10, 20, 30]))
+
+
+def _panels(surfaces, names, titles=None, trajectories=None) -> list[SurfacePanel]:
+    titles = titles or [n.upper() for n in names]
+    trajectories = trajectories or [None] * len(surfaces)
+    return [SurfacePanel(*p) for p in zip(names, titles, surfaces, trajectories, strict=True)]
 
 
 def _traces(fig: go.Figure, kind: str) -> list:
@@ -67,7 +75,7 @@ def test_log_scale_clips_non_positive_values_at_the_floor():
 def test_surfaces_share_one_coloraxis_and_the_same_contour_levels():
     surfaces = [_surface(1.0), _surface(2.0, 0.2), _surface(0.5, 0.05)]
     names = ["cross_entropy", "focal", "gce"]
-    fig = figures.surfaces_figure(surfaces, names, ["A", "B", "C"], [_trajectory()] * 3)
+    fig = figures.surfaces_figure(panels=_panels(surfaces, names, ["A", "B", "C"], [_trajectory()] * 3))
     contours = _traces(fig, "contour")
     assert len(contours) == 3
     low, high = figures.shared_range(surfaces)
@@ -80,13 +88,15 @@ def test_surfaces_share_one_coloraxis_and_the_same_contour_levels():
     for contour, surface in zip(contours, surfaces, strict=True):
         # grid convention: x = xs, y = ys and z[i, j] at (xs[j], ys[i]) unchanged
         assert np.allclose(contour.x, surface.xs) and np.allclose(contour.y, surface.ys)
-        assert np.allclose(np.asarray(contour.z), surface.z)
+        assert np.allclose(np.asarray(contour.z), surface.z, rtol=1e-6)
+        assert contour.z.dtype == np.float32  # lean JSON
     assert [a.text for a in fig.layout.annotations][:3] == ["A", "B", "C"]
+    assert [a.font.color for a in fig.layout.annotations][:3] == [palette.color_for(n) for n in names]
 
 
 def test_clickable_grid_nodes_carry_loss_accuracy_and_panel():
     surfaces = [_surface(n=41), _surface(2.0, n=41)]
-    fig = figures.surfaces_figure(surfaces, ["cross_entropy", "focal"], ["A", "B"])
+    fig = figures.surfaces_figure(panels=_panels(surfaces, ["cross_entropy", "focal"]))
     grids = [t for t in fig.data if t.name == figures.GRID_NAME]
     assert len(grids) == 2
     for panel, (grid, surface) in enumerate(zip(grids, surfaces, strict=True)):
@@ -96,16 +106,14 @@ def test_clickable_grid_nodes_carry_loss_accuracy_and_panel():
         for x, y, (loss, acc, _) in zip(grid.x, grid.y, data, strict=True):
             j, i = int(np.argmin(abs(surface.xs - x))), int(np.argmin(abs(surface.ys - y)))
             assert surface.xs[j] == pytest.approx(x) and surface.ys[i] == pytest.approx(y)  # a node
-            assert loss == pytest.approx(surface.z[i, j]) and acc == pytest.approx(
-                surface.extra["accuracy"][i, j]
-            )
+            assert loss == pytest.approx(surface.z[i, j]) and acc == pytest.approx(surface.accuracy[i, j])
 
 
 def test_trajectory_centre_and_chosen_point_are_drawn():
     fig = figures.surfaces_figure(
-        [_surface(), _surface(2.0)], ["cross_entropy", "focal"], ["A", "B"], [_trajectory(), None],
+        panels=_panels([_surface(), _surface(2.0)], ["cross_entropy", "focal"], None, [_trajectory(), None]),
         point=(1, 0.25, -0.5),
-    )  # fmt: skip
+    )
     lines = [t for t in fig.data if t.name == "training trajectory"]
     assert (
         len(lines) == 1
@@ -122,27 +130,29 @@ def test_trajectory_centre_and_chosen_point_are_drawn():
 
 def test_log_surfaces_plot_log10_with_ticks_in_loss_units():
     surface = _surface(1.0, 0.01)
-    fig = figures.surfaces_figure([surface], ["cross_entropy"], ["A"], log=True)
+    fig = figures.surfaces_figure(panels=_panels([surface], ["cross_entropy"]), log=True)
     contour = _traces(fig, "contour")[0]
-    assert np.allclose(np.asarray(contour.z), np.log10(surface.z))
+    assert np.allclose(np.asarray(contour.z), np.log10(surface.z), rtol=1e-6)
     bar = fig.layout.coloraxis.colorbar
-    assert bar.tickvals and all(
-        float(t) == pytest.approx(10**v, rel=1e-2) for v, t in zip(bar.tickvals, bar.ticktext, strict=True)
-    )
+    assert bar.tickmode == "array" and len(bar.tickvals) >= 2
+    for v, t in zip(bar.tickvals, bar.ticktext, strict=True):  # labels in loss units, at round values
+        assert float(t) == pytest.approx(10**v, rel=1e-9)
+        mantissa = 10**v / 10 ** math.floor(v + 1e-12)
+        assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9
     hover = np.asarray(next(t for t in fig.data if t.name == figures.GRID_NAME).customdata, np.float64)
     assert hover[:, 0].min() == pytest.approx(surface.z.min())  # the hover keeps the loss itself
 
 
 def test_three_d_lifts_the_trajectory_onto_the_surface():
     surface = _surface(n=9)
-    trajectory = Curve(
-        name="t", x=surface.xs[[1, 4, 6]], y=surface.ys[[2, 5, 8]], extra={"epoch": np.arange(3)}
+    trajectory = Trajectory(name="t", x=surface.xs[[1, 4, 6]], y=surface.ys[[2, 5, 8]], epochs=np.arange(3))
+    fig = figures.surfaces_figure(
+        panels=_panels([surface], ["cross_entropy"], None, [trajectory]), three_d=True
     )
-    fig = figures.surfaces_figure([surface], ["cross_entropy"], ["A"], [trajectory], three_d=True)
     assert len(_traces(fig, "surface")) == 1 and not _traces(fig, "contour")
     path = next(t for t in fig.data if t.name == "training trajectory")
     lift = 0.01 * (surface.z.max() - surface.z.min())
-    assert np.allclose(np.asarray(path.z) - lift, surface.z[[2, 5, 8], [1, 4, 6]])  # nodes: exact values
+    assert np.allclose(np.asarray(path.z) - lift, surface.z[[2, 5, 8], [1, 4, 6]], rtol=1e-6)  # on nodes
     low, high = figures.shared_range([surface])
     assert tuple(fig.layout.scene.zaxis.range) == pytest.approx((low, high))  # the shared scale on z too
 
@@ -157,46 +167,51 @@ def test_bilinear_is_exact_for_bilinear_functions():
     assert np.allclose(figures._bilinear(surface, x, y), 1 + 2 * x - y + 0.5 * x * y)
 
 
-def test_surfaces_figure_checks_lengths():
-    with pytest.raises(ValueError, match="one name and title per surface"):
-        figures.surfaces_figure([_surface()], ["a", "b"], ["A"])
-    with pytest.raises(ValueError, match="one trajectory"):
-        figures.surfaces_figure([_surface()], ["a"], ["A"], [None, None])
+def test_surfaces_figure_needs_a_panel():
     with pytest.raises(ValueError, match="at least one"):
-        figures.surfaces_figure([], [], [])
+        figures.surfaces_figure(panels=[])
+    with pytest.raises(TypeError):
+        figures.surfaces_figure([SurfacePanel("a", "A", _surface())])  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("low", "high"), [(0.015, 7.0), (1.4, 200.0), (1e-5, 1e5), (0.15, 0.9)])
-def test_log_ticks_are_round_and_inside_the_range(low, high):
-    ticks = figures.log_ticks(low, high)
-    values = ticks["tickvals"]
-    assert 2 <= len(values) <= 9
-    assert all(low / 1.05 <= v <= high * 1.05 for v in values)
-    for v in values:
-        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-12)
-        assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9
+def test_trajectory_checks_its_lengths():
+    with pytest.raises(ValueError, match=r"Trajectory.epochs has shape \(2,\), expected \(4,\)"):
+        Trajectory(name="t", x=np.zeros(4), y=np.zeros(4), epochs=np.arange(2))
 
 
-def test_log_ticks_leave_a_narrow_or_invalid_range_to_plotly():
-    assert figures.log_ticks(0.3, 0.9) == {}  # one 1-2-5 value inside: Plotly's own ticks read better
-    assert figures.log_ticks(0.0, 1.0) == {}
+@pytest.mark.parametrize(("zmin", "zmax"), [(-2.0, 1.0), (-0.3, 0.4), (0.31, 0.39), (-9.0, 6.0)])
+def test_log_colour_bar_ticks_read_loss_values(zmin, zmax):
+    values, labels = figures.log_colorbar_ticks(zmin, zmax)
+    assert len(values) >= 2 and all(zmin - 1e-9 <= v <= zmax + 1e-9 for v in values)
+    for v, text in zip(values, labels, strict=True):
+        assert float(text) == pytest.approx(10**v, rel=1e-9)  # never the log10 value itself
+
+
+def _slice_panels(log_values: bool = True) -> list[SlicePanel]:
+    x = np.linspace(-1, 1, 11)
+    y = np.linspace(0.1, 2, 11) if log_values else np.linspace(-1, 1, 11)
+    curves = {n: Curve(name=n, x=x, y=y * (k + 1), label=n.upper()) for k, n in enumerate(("a", "b"))}
+    return [SlicePanel(n, c.label, c, c) for n, c in curves.items()]
 
 
 def test_slices_figure_has_both_axes_per_loss():
-    curves = [Curve(name=n, x=np.linspace(-1, 1, 11), y=np.linspace(0.1, 2, 11), label=n) for n in ("a", "b")]
-    fig = figures.slices_figure(curves, curves, ["a", "b"], log=True)
+    fig = figures.slices_figure(panels=_slice_panels(), log=True)
     assert len(fig.data) == 4
-    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
-    assert fig.layout.yaxis.tickvals  # round 1-2-5 ticks instead of Plotly's minor digits
-    with pytest.raises(ValueError, match="one curve per name"):
-        figures.slices_figure(curves, curves[:1], ["a", "b"])
+    assert [t.name for t in fig.data] == ["A", "B", "A", "B"]
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    assert_round_log_ticks(fig.layout.yaxis)  # round 1-2-5 ticks instead of Plotly's minor digits
+    assert_round_log_ticks(fig.layout.yaxis2)
+    linear = figures.slices_figure(panels=_slice_panels(False))
+    assert linear.layout.yaxis.type == "linear"
 
 
 def test_interpolation_figure_marks_the_barrier_above_the_chord():
     alphas = np.linspace(-0.5, 1.5, 81)
     loss = 1.0 + 0.2 * alphas + np.sin(np.pi * np.clip(alphas, 0, 1))  # a bump of height 1 at alpha = 0.5
     path = Interpolation(alphas=alphas, loss=loss, accuracy=np.full(81, 0.9), barrier=1.0, barrier_alpha=0.5)
-    fig = figures.interpolation_figure(path, "cross_entropy", "focal", labels=("CE", "Focal"))
+    fig = figures.interpolation_figure(
+        interpolation=path, name_a="cross_entropy", name_b="focal", labels=("CE", "Focal")
+    )
     barrier = next(t for t in fig.data if t.name.startswith("barrier"))
     chord = next(t for t in fig.data if t.name == "linear chord")
     assert chord.y == pytest.approx((1.0, 1.2))  # the endpoint losses
@@ -204,27 +219,48 @@ def test_interpolation_figure_marks_the_barrier_above_the_chord():
     assert barrier.y[0] == pytest.approx(1.1)  # the chord's value at alpha = 0.5
     assert next(t for t in fig.data if t.name == "accuracy").yaxis == "y2"
     assert {a.text for a in fig.layout.annotations} >= {"CE", "Focal"}
+    assert fig.layout.legend.orientation == "h"
 
 
-def test_spectrum_figure_is_positive_on_a_log_axis():
-    grid = np.linspace(-1, 5, 50)
-    density = np.exp(-((grid - 2) ** 2))
-    density[:10] = 0.0
-    spectrum = Spectrum(
+def _spectrum(grid: np.ndarray, density: np.ndarray) -> Spectrum:
+    return Spectrum(
         grid=grid, density=density, nodes=np.zeros((1, 2)), weights=np.zeros((1, 2)),
         eigenvalues=np.array([2.0]), trace=2.0, n_params=3, sigma=0.1,
     )  # fmt: skip
-    fig = figures.spectrum_figure([spectrum], ["cross_entropy"], ["CE"])
-    assert fig.layout.yaxis.type == "log" and min(fig.data[0].y) > 0
+
+
+def test_spectrum_figure_is_positive_on_a_log_axis_with_round_ticks():
+    grid = np.linspace(-1, 5, 50)
+    density = np.exp(-((grid - 2) ** 2))
+    density[:10] = 0.0
+    fig = figures.spectrum_figure(panels=[SpectrumPanel("cross_entropy", "CE", _spectrum(grid, density))])
+    assert min(fig.data[0].y) > 0 and fig.data[0].name == "CE"
+    assert fig.data[0].line.color == palette.color_for("cross_entropy")
+    assert_round_log_ticks(fig.layout.yaxis)
 
 
 def test_sharpness_figure_draws_two_over_lr_as_a_trace():
     steps = np.arange(0, 50, 10)
     near = Sharpness(steps=steps, top_eigenvalue=np.array([5.0, 12, 18, 19.5, 20.1]), threshold=20.0)
-    fig = figures.sharpness_figure([near], ["cross_entropy"], ["CE"])
+    fig = figures.sharpness_figure(panels=[SharpnessPanel("cross_entropy", "CE", near)])
     line = next(t for t in fig.data if t.name.startswith("2/lr"))
     assert line.y == (20.0, 20.0) and line.x == (0.0, 40.0)
     assert fig.layout.yaxis.type != "log" and not fig.layout.shapes  # close to 2/lr: a linear axis
     far = Sharpness(steps=steps, top_eigenvalue=np.array([0.5, 1, 2, 3, 4.0]), threshold=200.0)
-    fig = figures.sharpness_figure([far], ["cross_entropy"], ["CE"])
-    assert fig.layout.yaxis.type == "log" and 200.0 in fig.layout.yaxis.tickvals
+    fig = figures.sharpness_figure(panels=[SharpnessPanel("cross_entropy", "CE", far)])
+    assert_round_log_ticks(fig.layout.yaxis)
+    assert 200.0 in fig.layout.yaxis.tickvals
+
+
+def test_ten_losses_leave_the_plots_their_full_width():
+    x = np.linspace(-1, 1, 11)
+    names = [f"loss_{i}" for i in range(10)]
+    line = Curve(name="a", x=x, y=1 + x**2)
+    spectra = [SpectrumPanel(n, f"Loss {n} with a long label", _spectrum(x, np.exp(-(x**2)))) for n in names]
+    slices = [SlicePanel(n, f"Loss {n} with a long label", line, line) for n in names]
+    for fig in (figures.spectrum_figure(panels=spectra), figures.slices_figure(panels=slices)):
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"
+        assert fig.layout.xaxis.domain is None or fig.layout.xaxis.domain[0] == 0.0
+        last = fig.layout.xaxis2.domain if "xaxis2" in fig.layout else fig.layout.xaxis.domain
+        assert last is None or last[1] == 1.0
+        assert fig.layout.margin.b > palette.LEGEND_ROW_PX * palette.legend_rows([p.label for p in spectra])

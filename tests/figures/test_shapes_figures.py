@@ -1,4 +1,4 @@
-"""Figures of the Loss Shapes page and the shared palette: colours, labels, hover text, ranges."""
+"""Figures of the Loss Shapes page: colours, labels, hover text, ranges, legends, the simplex."""
 
 from __future__ import annotations
 
@@ -13,60 +13,9 @@ from lossviz.figures import shapes as figures
 from lossviz.results import Curve, Surface
 
 
-def _curve(name: str, y: np.ndarray, label: str = "", **extra: np.ndarray) -> Curve:
+def _curve(name: str, y: np.ndarray, label: str = "", **typed) -> Curve:
     x = np.linspace(-4, 4, y.size)
-    return Curve(name=name, x=x, y=y, dy=np.gradient(y, x), extra=dict(extra), label=label)
-
-
-@pytest.fixture
-def fresh_slots(monkeypatch):
-    monkeypatch.setattr(palette, "_SLOTS", {})
-
-
-# ------------------------------------------------------------------------------------------------ palette
-
-
-def test_color_is_stable_and_from_the_palette(fresh_slots):
-    assert palette.color_for("some_loss") == palette.color_for("some_loss")
-    assert palette.color_for("some_loss") in palette.PALETTE
-
-
-def test_assigned_order_gives_distinct_colours_and_never_moves_them(fresh_slots):
-    first = [f"loss_{i}" for i in range(10)]
-    palette.assign_order([first, ["other_task_loss"]])
-    colours = [palette.color_for(n) for n in first]
-    assert len(set(colours)) == len(first)
-    palette.assign_order([["new_loss", *first]])  # a loss registered later joins without moving the others
-    assert [palette.color_for(n) for n in first] == colours
-    assert palette.color_for("new_loss") not in colours
-
-
-def test_a_group_as_large_as_the_palette_uses_every_colour(fresh_slots):
-    names = [f"l{i}" for i in range(len(palette.PALETTE))]
-    palette.assign_order([names])
-    assert {palette.color_for(n) for n in names} == set(palette.PALETTE)
-
-
-def test_palette_colours_are_distinct_and_dark_enough_for_white():
-    assert len(set(palette.PALETTE)) == len(palette.PALETTE)
-    for colour in palette.PALETTE:
-        r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
-        luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-        assert luminance < 0.75, f"{colour} is too light for a line on white"
-
-
-def test_sequential_colors():
-    assert len(palette.sequential_colors(5)) == 5
-    assert len(set(palette.sequential_colors(5))) == 5
-    with pytest.raises(ValueError, match="0"):
-        palette.sequential_colors(0)
-
-
-def test_styled_figure_uses_the_template():
-    fig = palette.styled_figure("T", "x axis", "y axis")
-    assert fig.layout.title.text == "T"
-    assert fig.layout.xaxis.title.text == "x axis" and fig.layout.yaxis.title.text == "y axis"
-    assert fig.layout.template.layout.colorway == palette.PALETTE
+    return Curve(name=name, x=x, y=y, dy=np.gradient(y, x), label=label, **typed)
 
 
 # ------------------------------------------------------------------------------------------------ curves
@@ -75,40 +24,55 @@ def test_styled_figure_uses_the_template():
 def test_curves_figure_colours_labels_and_hover():
     x = np.linspace(-4, 4, 50)
     curves = [_curve("alpha", np.exp(-x), "Alpha loss"), _curve("beta", np.maximum(0, 1 - x), "Beta loss")]
-    fig = figures.curves_figure(curves, title="Loss", x_title="margin m", y_title="L", symbol="m")
+    fig = figures.curves_figure(curves=curves, title="Loss", x_title="margin m", y_title="L", symbol="m")
     assert isinstance(fig, go.Figure)
     assert [t.name for t in fig.data] == ["Alpha loss", "Beta loss"]
     assert [t.line.color for t in fig.data] == [palette.color_for("alpha"), palette.color_for("beta")]
     assert "m = %{x" in fig.data[0].hovertemplate and "%{fullData.name}" in fig.data[0].hovertemplate
     assert fig.layout.title.text == "Loss" and fig.layout.xaxis.title.text == "margin m"
+    np.testing.assert_allclose(fig.data[0].y, np.exp(-x), rtol=1e-6)
+
+
+def test_builders_take_keyword_arguments_only():
+    curve = _curve("a", np.linspace(1, 0, 5))
+    with pytest.raises(TypeError):
+        figures.curves_figure([curve])  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        figures.sweep_figure([curve])  # type: ignore[misc]
 
 
 def test_batch_losses_are_dashed():
     y = np.linspace(1, 0, 20)
-    fig = figures.curves_figure([_curve("a", y), _curve("b", y)], batch_names=["b"])
+    fig = figures.curves_figure(curves=[_curve("a", y), _curve("b", y, batch=True)])
     assert fig.data[0].line.dash is None and fig.data[1].line.dash == "dash"
 
 
 def test_derivative_and_weight_series():
     y = np.linspace(2, 0, 30)
     curve = _curve("a", y, weight=np.full(30, 0.5))
-    deriv = figures.curves_figure([curve], series="derivative")
-    np.testing.assert_allclose(deriv.data[0].y, curve.dy)
-    weight = figures.curves_figure([curve], series="weight")
+    deriv = figures.curves_figure(curves=[curve], series="derivative")
+    np.testing.assert_allclose(deriv.data[0].y, curve.dy, rtol=1e-6)
+    weight = figures.curves_figure(curves=[curve], series="weight")
     np.testing.assert_allclose(weight.data[0].y, 0.5)
     assert any(shape.y0 == 1.0 and shape.y1 == 1.0 for shape in weight.layout.shapes)  # the reference line
     with pytest.raises(ValueError, match="weight"):
-        figures.curves_figure([_curve("r", y)], series="weight")
+        figures.curves_figure(curves=[_curve("r", y)], series="weight")
     with pytest.raises(ValueError, match="bogus"):
-        figures.curves_figure([curve], series="bogus")  # type: ignore[arg-type]
+        figures.curves_figure(curves=[curve], series="bogus")  # type: ignore[arg-type]
 
 
 def test_multiclass_curves_show_probability_and_margin_in_hover():
     y = np.linspace(3, 0, 10)
     curve = _curve("ce", y, p_y=np.linspace(0.1, 0.9, 10), margin=np.linspace(-2, 2, 10))
-    fig = figures.curves_figure([curve])
+    fig = figures.curves_figure(curves=[curve])
     assert fig.data[0].customdata.shape == (10, 2)
+    np.testing.assert_allclose(fig.data[0].customdata[:, 0], curve.p_y, rtol=1e-6)
     assert "p_y" in fig.data[0].hovertemplate
+
+
+def test_curve_series_must_match_the_axis():
+    with pytest.raises(ValueError, match=r"Curve.weight has shape \(3,\), expected \(10,\)"):
+        _curve("a", np.zeros(10), weight=np.zeros(3))
 
 
 def test_one_exploding_curve_does_not_flatten_the_others():
@@ -122,11 +86,32 @@ def test_one_exploding_curve_does_not_flatten_the_others():
 
 
 def test_sweep_figure_uses_a_sequential_scale():
-    curves = [_curve("focal", np.linspace(1, 0, 10) * k, f"gamma = {k}") for k in range(4)]
-    fig = figures.sweep_figure(curves, title="family")
+    curves = [
+        _curve("focal", np.linspace(1, 0, 10) * k, f"gamma = {k}", param_value=float(k)) for k in range(4)
+    ]
+    fig = figures.sweep_figure(curves=curves, title="family")
     colours = [t.line.color for t in fig.data]
     assert colours == palette.sequential_colors(4)
     assert [t.name for t in fig.data] == [f"gamma = {k}" for k in range(4)]
+
+
+def test_ten_curves_keep_a_full_width_plot_with_a_horizontal_legend():
+    y = np.linspace(1, 0, 40)
+    curves = [_curve(f"loss_{i}", y * (i + 1), f"Loss number {i} (param = {i / 10:.1f})") for i in range(10)]
+    for build in (figures.curves_figure, figures.sweep_figure):
+        fig = build(curves=curves, x_title="m", height=420)
+        assert fig.layout.legend.orientation == "h"
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom"
+        assert fig.layout.xaxis.domain is None or tuple(fig.layout.xaxis.domain) == (0.0, 1.0)
+        rows = palette.legend_rows([c.label for c in curves])
+        assert fig.layout.height == 420 + rows * palette.LEGEND_ROW_PX + 8  # taller, not narrower
+        assert fig.layout.margin.b > rows * palette.LEGEND_ROW_PX
+
+
+def test_curve_arrays_are_float32():
+    fig = figures.curves_figure(curves=[_curve("a", np.linspace(1, 0, 20), p_y=np.linspace(0.1, 0.9, 20),
+                                               margin=np.zeros(20))])  # fmt: skip
+    assert fig.data[0].x.dtype == fig.data[0].y.dtype == fig.data[0].customdata.dtype == np.float32
 
 
 # ----------------------------------------------------------------------------------------------- simplex
@@ -136,12 +121,25 @@ def test_simplex_figure():
     xs = np.linspace(0, 1, 11)
     ys = np.linspace(0, math.sqrt(3) / 2, 9)
     z = np.where(np.add.outer(ys, xs) < 1.0, np.add.outer(ys, xs), np.nan)
-    extra = {k: np.full(z.shape, 1 / 3) for k in ("p_y", "p_2", "p_3")}
-    fig = figures.simplex_figure(Surface(xs=xs, ys=ys, z=z, extra=extra), title="CE over the simplex")
+    probs = np.full((*z.shape, 3), 1 / 3)
+    fig = figures.simplex_figure(surface=Surface(xs=xs, ys=ys, z=z, probs=probs), title="CE over the simplex")
     contour = fig.data[0]
     assert isinstance(contour, go.Contour)
-    np.testing.assert_array_equal(contour.z, z)
+    np.testing.assert_allclose(contour.z, z, rtol=1e-6)
+    assert contour.z.dtype == np.float32
     assert contour.customdata.shape == (*z.shape, 3)
     assert [a.text for a in fig.layout.annotations] == ["y (true class)", "class 2", "class 3"]
     assert fig.layout.yaxis.scaleanchor == "x"  # equilateral, not stretched
     assert fig.layout.title.text == "CE over the simplex"
+    plain = figures.simplex_figure(surface=Surface(xs=xs, ys=ys, z=z))
+    assert plain.data[0].customdata is None and "p_y" not in plain.data[0].hovertemplate
+
+
+def test_surface_checks_its_typed_fields():
+    xs, ys = np.arange(3.0), np.arange(2.0)
+    with pytest.raises(ValueError, match=r"z has shape \(3, 2\), expected \(2, 3\)"):
+        Surface(xs=xs, ys=ys, z=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="accuracy has shape"):
+        Surface(xs=xs, ys=ys, z=np.zeros((2, 3)), accuracy=np.zeros(3))
+    with pytest.raises(ValueError, match="probs has shape"):
+        Surface(xs=xs, ys=ys, z=np.zeros((2, 3)), probs=np.zeros((2, 3)))

@@ -62,7 +62,16 @@ def test_batch_losses_prefer_right_to_wrong(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["soft_dice", "tversky", "soft_jaccard", "anyloss_f1", "anyloss_gmean", "lovasz_hinge"]
+    "name",
+    [
+        "soft_dice",
+        "tversky",
+        "soft_jaccard",
+        "anyloss_f1",
+        "anyloss_gmean",
+        "anyloss_gmean_sqrt",
+        "lovasz_hinge",
+    ],
 )
 def test_overlap_losses_near_zero_on_perfect_predictions(name):
     _, target = _batch()
@@ -93,6 +102,18 @@ def test_soft_dice_matches_hand_formula():
     y = target.numpy()
     expected = 1 - (2 * (p * y).sum() + 1.0) / (p.sum() + y.sum() + 1.0)
     assert float(losses.get("soft_dice")(logit, target)) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("smoothing", [1e-6, 0.25, 1.0, 5.0])
+def test_tversky_at_one_half_is_soft_dice_with_doubled_smoothing(smoothing):
+    # Tversky(1/2, 1/2, s) = 1 - (2 TP + 2s) / (2 TP + FP + FN + 2s): soft Dice's formula with smoothing 2s
+    logit, target = _batch(seed=7)
+    tversky, dice = losses.get("tversky"), losses.get("soft_dice")
+    half = tversky(logit, target, alpha=0.5, beta=0.5, smoothing=smoothing)
+    torch.testing.assert_close(half, dice(logit, target, smoothing=2.0 * smoothing), rtol=1e-12, atol=0)
+    if smoothing > 1e-3:  # with the same smoothing they differ
+        assert abs(float(half) - float(dice(logit, target, smoothing=smoothing))) > 1e-4
+    assert "doubled smoothing" in tversky.notes
 
 
 def test_tversky_beta_punishes_missed_positives():
@@ -126,7 +147,8 @@ def test_anyloss_matches_sklearn_metrics_on_confident_predictions(seed):
     expected = {
         "anyloss_f1": 1 - f1_score(y_true, y_pred),
         "anyloss_fbeta": 1 - fbeta_score(y_true, y_pred, beta=2.0),
-        "anyloss_gmean": 1 - np.sqrt(sens * spec),
+        "anyloss_gmean": 1 - sens * spec,
+        "anyloss_gmean_sqrt": 1 - np.sqrt(sens * spec),
         "anyloss_balanced_accuracy": 1 - balanced_accuracy_score(y_true, y_pred),
         "anyloss_accuracy": 1 - accuracy_score(y_true, y_pred),
     }
@@ -150,10 +172,34 @@ def test_anyloss_amplifier_sharpens_towards_the_metric():
     assert soft > 0.4 and sharp < 1e-3
 
 
-def test_anyloss_gmean_gradient_stays_finite_when_a_class_is_missed():
+def _soft_counts_np(logit: torch.Tensor, target: torch.Tensor, amplifier: float) -> tuple[float, ...]:
+    """AnyLoss's soft TP, TN and the class sizes P, N in numpy: A = 1 / (1 + exp(-L (p - 1/2)))."""
+    p = 1 / (1 + np.exp(-logit.numpy()))
+    a = 1 / (1 + np.exp(-amplifier * (p - 0.5)))
+    y = target.numpy()
+    return float((y * a).sum()), float(((1 - y) * (1 - a)).sum()), float(y.sum()), float((1 - y).sum())
+
+
+@pytest.mark.parametrize("amplifier", [1.0, 5.0, 73.0])
+def test_anyloss_gmean_forms_match_hand_formulas_on_soft_counts(amplifier):
+    # anyloss_gmean is the authors' code, 1 - TP TN / (P N); anyloss_gmean_sqrt is 1 - sqrt(TPR TNR)
+    logit, target = _batch(seed=8, scale=1.0)
+    tp, tn, n_pos, n_neg = _soft_counts_np(logit, target, amplifier)
+    gmean = float(losses.get("anyloss_gmean")(logit, target, amplifier=amplifier))
+    root = float(losses.get("anyloss_gmean_sqrt")(logit, target, amplifier=amplifier))
+    # rel 1e-6: the losses add RATE_EPS = 1e-7 to the denominators
+    assert gmean == pytest.approx(1 - tp * tn / (n_pos * n_neg), rel=1e-6)
+    assert root == pytest.approx(1 - np.sqrt(tp / n_pos * tn / n_neg), rel=1e-6)
+    assert 1 - gmean == pytest.approx((1 - root) ** 2, rel=1e-6)  # the same product, with and without root
+    assert "authors' code" in losses.get("anyloss_gmean").notes
+    assert "anyloss_gmean_sqrt" in losses.get("anyloss_gmean").notes
+
+
+@pytest.mark.parametrize("name", ["anyloss_gmean", "anyloss_gmean_sqrt"])
+def test_anyloss_gmean_gradient_stays_finite_when_a_class_is_missed(name):
     target = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
     logit = torch.tensor([-30.0, -30.0, -30.0, -30.0], dtype=torch.float64, requires_grad=True)
-    value = losses.get("anyloss_gmean")(logit, target)
+    value = losses.get(name)(logit, target)
     (grad,) = torch.autograd.grad(value, logit)
     assert float(value.detach()) == pytest.approx(1.0, abs=1e-6) and torch.isfinite(grad).all()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -135,7 +136,29 @@ def test_mae_prob_and_rce_are_scaled_one_minus_p_true():
     logits, target = _inputs()
     p = _p_true(logits, target)
     torch.testing.assert_close(C.mae_prob(logits, target), 2.0 * (1.0 - p))
-    torch.testing.assert_close(C.rce(logits, target, log_zero=-6.0), 6.0 * (1.0 - p))
+    for a in (-6.0, -4.0, -15.0):
+        torch.testing.assert_close(C.rce(logits, target, log_zero=a), -a * (1.0 - p))
+    torch.testing.assert_close(losses.get("rce")(logits, target, log_zero=-4.0), 4.0 * (1.0 - p))
+
+
+def _official_rce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """RCE as the official SCE / APL code computes it: -sum_k p_k log clamp(onehot_k, 1e-4, 1)."""
+    one_hot = F.one_hot(target, logits.shape[-1]).to(logits.dtype)
+    return -(torch.softmax(logits, dim=-1) * torch.log(one_hot.clamp(1e-4, 1.0))).sum(dim=-1)
+
+
+@pytest.mark.parametrize("name", ["rce", "apl_nce_rce", "sce"])
+def test_rce_log_zero_is_a_slider_defaulting_to_the_official_clamp(name):
+    p = losses.get(name).param("log_zero")
+    assert p.default == math.log(1e-4) and (p.low, p.high) == (-20.0, -1.0)
+    assert p.contains(-4.0)  # the papers' value stays reachable
+    assert "official code" in losses.get(name).notes and "A = -4" in losses.get(name).notes
+
+
+def test_rce_default_is_the_official_code():
+    logits, target = _inputs()
+    torch.testing.assert_close(losses.get("rce")(logits, target), _official_rce(logits, target))
+    assert float(_official_rce(logits, target).max()) > 4.0  # A = ln 1e-4 ~ -9.21, not the papers' -4
 
 
 def test_brier_is_bounded_and_zero_only_when_certain_and_right():
@@ -214,15 +237,23 @@ def test_nce_stays_within_zero_one(scale):
 
 def test_apl_nce_rce_is_weighted_sum_of_nce_and_rce():
     logits, target = _inputs()
-    expected = 2.0 * C.nce(logits, target) + 0.5 * C.rce(logits, target, log_zero=-4.0)
+    log_probs = torch.log_softmax(logits, dim=-1)
+    nce = log_probs.gather(1, target[:, None]).squeeze(1) / log_probs.sum(dim=-1)
+    expected = 2.0 * nce + 0.5 * _official_rce(logits, target)
     torch.testing.assert_close(C.apl_nce_rce(logits, target, alpha=2.0, beta=0.5), expected)
+    paper = 2.0 * nce + 0.5 * 4.0 * (1.0 - _p_true(logits, target))  # A = -4
+    torch.testing.assert_close(C.apl_nce_rce(logits, target, alpha=2.0, beta=0.5, log_zero=-4.0), paper)
 
 
 def test_sce_is_weighted_sum_of_ce_and_rce():
     logits, target = _inputs()
-    rce = 4.0 * (1.0 - _p_true(logits, target))  # -A (1 - p_y) with A = -4
     torch.testing.assert_close(
-        C.sce(logits, target, alpha=0.3, beta=2.0), 0.3 * _ce(logits, target) + 2.0 * rce
+        C.sce(logits, target, alpha=0.3, beta=2.0),
+        0.3 * _ce(logits, target) + 2.0 * _official_rce(logits, target),
+    )
+    rce = 4.0 * (1.0 - _p_true(logits, target))  # -A (1 - p_y) with the papers' A = -4
+    torch.testing.assert_close(
+        C.sce(logits, target, alpha=0.3, beta=2.0, log_zero=-4.0), 0.3 * _ce(logits, target) + 2.0 * rce
     )
 
 
@@ -448,6 +479,26 @@ def test_adaface_interpolates_between_arcface_and_cosface():
     )
     with pytest.raises(ValueError, match="feature_norms"):
         C.adaface(cosines, target, feature_norms=torch.ones(5))
+
+
+def test_adaface_normalises_feature_norms_with_the_unbiased_batch_std():
+    # the authors' code: q = clip(h (||f|| - mean) / (std + 1e-3), -1, 1) with torch's default, unbiased std
+    cosines, target = _cosines(seed=2)
+    norms = torch.tensor([3.0, 9.0, 4.5, 12.0, 6.0, 7.5, 2.0, 5.0, 10.0, 8.0, 6.5, 4.0], dtype=torch.float64)
+    n = norms.numpy()
+    q = np.clip(0.333 * (n - n.mean()) / (np.std(n, ddof=1) + 1e-3), -1.0, 1.0)
+    assert np.abs(q).max() < 1.0  # no clipping, so the std's correction shows in every sample
+    kwargs = {"scale": 10.0, "margin": 0.4}
+    out = C.adaface(cosines, target, **kwargs, feature_norms=norms)
+    for i in range(len(q)):  # each sample is AdaFace with its own quality q_i
+        one = C.adaface(cosines[i : i + 1], target[i : i + 1], **kwargs, quality=float(q[i]))
+        torch.testing.assert_close(out[i : i + 1], one)
+    torch.testing.assert_close(
+        out, losses.get("adaface").reference(cosines, target, **kwargs, quality=0.0, feature_norms=norms)
+    )
+    biased = np.clip(0.333 * (n - n.mean()) / (np.std(n) + 1e-3), -1.0, 1.0)
+    wrong = C.adaface(cosines[:1], target[:1], **kwargs, quality=float(biased[0]))
+    assert abs(float(wrong[0]) - float(out[0])) > 1e-4  # the biased std would give a different loss
 
 
 def test_angular_losses_have_finite_gradients_at_cosines_of_exactly_one():

@@ -1,45 +1,48 @@
-"""The Landscape page under AppTest, tiny configuration: surfaces on one scale that agree with a naive loop
-over functional_call, toggles, a point picked by number inputs, interpolation, curvature vs dense Hessian."""
+"""The Landscape page under AppTest on a tiny shared experiment (60 points, a 1 x 8 MLP, 20 epochs): surfaces
+on one scale against a naive functional_call loop, every view control, a typed and a clicked point,
+interpolation, curvature against the dense Hessian, URL state, per-loss errors, page switches, and
+Train & compare's losses and models.
+"""
 
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 from torch.func import functional_call
 
+from lossviz import experiment as ex
 from lossviz import landscape, losses
-from lossviz.models import make_model
-from lossviz.train import with_state
+from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
+from lossviz.losses.registry import register, unregister
 from lossviz.ui import landscape as lv
-from lossviz.ui import train as ui
+from lossviz.ui import runs
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "landscape.py"
 TIMEOUT = 120  # generous: the suite shares two cores; each run below takes a second or two
+CHART = "landscape.fig.surfaces"
 
-# 60 points, 10 epochs, one hidden layer of width 8 (42 parameters): two losses, a 21 x 21 grid
-TINY = {
-    "landscape.n": 60,
-    "landscape.epochs": 10.0,
-    "landscape.width": 8.0,
-    "landscape.depth": 1,
-    "landscape.losses.multiclass": ["cross_entropy", "focal"],
-    "landscape.grid": 21.0,
-}
+# the shared experiment's URL names (the same on Train & compare) and two of this page's
+TINY = {"n": "60", "width": "8", "depth": "1", "epochs": "20", "grid": "21", "losses": "cross_entropy,focal"}
+# what the page builds from TINY: 42 parameters (2·8 + 8 + 8·2 + 2); moons' default input noise is 0.2
+EXPERIMENT = Experiment(DataSpec(n=60, noise=0.2), ModelSpec(width=8, depth=1), OptimSpec(epochs=20))
 
 
-def _page(
-    state: dict | None = None, query: dict[str, str] | None = None, drop: tuple[str, ...] = ()
-) -> AppTest:
+def _page(query: dict[str, str] | None = None, state: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    for key, value in {**{k: v for k, v in TINY.items() if k not in drop}, **(state or {})}.items():
+    for key, value in (state or {}).items():
         at.session_state[key] = value
-    at.query_params.update(query or {})
+    at.query_params.update(TINY if query is None else query)
     return at.run()
 
 
@@ -58,36 +61,52 @@ def _decode(value):
     return value
 
 
-def _figure(at: AppTest, key: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith(key):
-            return _decode(json.loads(chart.proto.spec))
-    raise AssertionError(f"no chart {key}; have {[c.proto.id[-30:] for c in at.get('plotly_chart')]}")
+def _chart(at: AppTest, key: str):
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}; have {[c.proto.id[-30:] for c in at.get('plotly_chart')]}"
+    return found[0]
+
+
+def _figure(at: AppTest, key: str = CHART) -> dict:
+    return _decode(json.loads(_chart(at, key).proto.spec))
 
 
 def _clean(at: AppTest) -> None:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+    assert not at.warning, [w.value for w in at.warning]
 
 
 def _metric(at: AppTest, prefix: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(prefix))
 
 
-def _trained(at: AppTest, name: str) -> tuple[torch.nn.Module, ui.TrainSettings, dict[str, float]]:
-    """The page's trained model for one loss, rebuilt here from its History (make_model + final_state)."""
-    settings: ui.TrainSettings = at.session_state[lv.SETTINGS]
-    params = dict(dict(settings.losses)[name])
-    history = ui.train_run(settings.run_key(), name, tuple(sorted(params.items())))
-    data = ui.dataset(settings.data)
-    net = make_model(
-        "mlp", data.n_features, data.n_classes, width=settings.width, depth=settings.depth,
-        activation=settings.activation, seed=settings.seed,
-    )  # fmt: skip
-    return with_state(net, history.final_state), settings, params
+def _grids(spec: dict) -> list[dict]:
+    """The invisible clickable traces of the surfaces chart, one per panel (customdata [loss, acc, panel])."""
+    return [t for t in spec["data"] if t.get("name") == "grid"]
 
 
-def _naive_loss(net, name, params, X, y, d1, d2, a: float, b: float) -> float:
+def _click(at: AppTest, event: dict) -> AppTest:
+    """What a click on the surfaces chart sends: its selection as the chart's widget value (AppTest has no
+    plotly interaction, so the widget state the browser would send is built here)."""
+    states = at._tree.get_widget_states()
+    widget = states.widgets.add()
+    widget.id = _chart(at, CHART).proto.id
+    widget.string_value = json.dumps(event)
+    return at._run(WidgetStates(widgets=states.widgets))
+
+
+@functools.cache
+def _trained(name: str, **params: float) -> torch.nn.Module:
+    """The loss's model trained again here, outside the page and its caches (same data, seed and weights)."""
+    return ex.run(EXPERIMENT, LossChoice(name, tuple(params.items()))).model
+
+
+def _data():
+    return ex.dataset(EXPERIMENT.data)
+
+
+def _naive_loss(net, name, X, y, d1, d2, a: float, b: float, **params) -> float:
     """Mean loss at theta + a·d1 + b·d2: one functional_call, the registry function, a plain mean."""
     shifted = {
         k: p.detach() + a * torch.as_tensor(d1[k]) + b * torch.as_tensor(d2[k])
@@ -98,33 +117,40 @@ def _naive_loss(net, name, params, X, y, d1, d2, a: float, b: float) -> float:
     return float(losses.get(name)(out, torch.as_tensor(y), **params).mean())
 
 
+def _check_grid(spec: dict, names: list[str], seed: int = 0, split: str = "train") -> None:
+    """A few clickable nodes of each panel hold the loss a naive loop finds at their coordinates."""
+    data = _data()
+    X, y = (data.X_train, data.y_train) if split == "train" else (data.X_test, data.y_test)
+    for name, grid in zip(names, _grids(spec), strict=True):
+        net = _trained(name)
+        d1, d2 = landscape.random_direction(net, seed), landscape.random_direction(net, seed + 1)
+        custom = np.asarray(grid["customdata"], np.float64)
+        for k in (0, 57, 220, len(custom) - 1):
+            naive = _naive_loss(net, name, X, y, d1, d2, grid["x"][k], grid["y"][k])
+            assert custom[k, 0] == pytest.approx(naive, rel=1e-4, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------- surfaces
+
+
 def test_default_view_draws_all_losses_on_one_scale_matching_the_naive_loop():
     at = _page()
     _clean(at)
     assert at.title[0].value == "Loss landscape"
-    spec = _figure(at, "landscape.fig.surfaces")
+    assert any(c.value == f"Models: {runs.describe(EXPERIMENT)}" for c in at.caption)  # the shared experiment
+    spec = _figure(at)
     contours = [t for t in spec["data"] if t["type"] == "contour"]
     assert len(contours) == 2 and {c["coloraxis"] for c in contours} == {"coloraxis"}
-    assert len(contours[0]["x"]) == 21  # the refined grid
-    grids = [t for t in spec["data"] if t.get("name") == "grid"]
-    values = [np.asarray(g["customdata"], np.float64)[:, 0] for g in grids]
-    cmin, cmax = spec["layout"]["coloraxis"]["cmin"], spec["layout"]["coloraxis"]["cmax"]
-    assert cmin == pytest.approx(min(v.min() for v in values)) and cmax == pytest.approx(
-        max(v.max() for v in values)
-    )
-    for name, grid in zip(["cross_entropy", "focal"], grids, strict=True):
-        net, settings, params = _trained(at, name)
-        data = ui.dataset(settings.data)
-        # the same filter-normalized directions, recomputed independently of the page's cache
-        d1, d2 = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
-        custom = np.asarray(grid["customdata"], np.float64)
-        for k in (0, 57, 220, len(custom) - 1):
-            naive = _naive_loss(
-                net, name, params, data.X_train, data.y_train, d1, d2, grid["x"][k], grid["y"][k]
-            )
-            assert custom[k, 0] == pytest.approx(naive, rel=1e-4, abs=1e-6)
+    assert len(contours[0]["x"]) == 21  # the refined grid (the 11² coarse chart was replaced)
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("landscape.fig.coarse")]
+    values = [np.asarray(g["customdata"], np.float64)[:, 0] for g in _grids(spec)]
+    layout = spec["layout"]["coloraxis"]
+    assert layout["cmin"] == pytest.approx(min(v.min() for v in values))
+    assert layout["cmax"] == pytest.approx(max(v.max() for v in values))
+    _check_grid(spec, ["cross_entropy", "focal"])
     assert any("filter-normalized" in c.value for c in at.caption)
-    assert at.query_params["axes"] == "random" and at.query_params["losses"] == "cross_entropy,focal"
+    assert dict(at.query_params) == TINY  # defaults stay out of the URL
+    assert at.multiselect(key="landscape.losses.multiclass").value == ["cross_entropy", "focal"]
 
 
 @pytest.mark.parametrize(
@@ -135,207 +161,375 @@ def test_default_view_draws_all_losses_on_one_scale_matching_the_naive_loop():
         ("radio", "landscape.split", "test"),
     ],
 )
-def test_toggles_rerun_cleanly(widget, key, value):
+def test_toggles_and_split_rerun_cleanly(widget, key, value):
     at = _page()
     getattr(at, widget)(key=key).set_value(value).run()
     _clean(at)
-    spec = _figure(at, "landscape.fig.surfaces")
+    spec = _figure(at)
     kinds = {t["type"] for t in spec["data"]}
     if key == "landscape.3d":
         assert "surface" in kinds and "contour" not in kinds and "scene" in spec["layout"]
         assert at.query_params["3d"] == "1"
     elif key == "landscape.log":
         contour = next(t for t in spec["data"] if t["type"] == "contour")
-        grid = next(t for t in spec["data"] if t.get("name") == "grid")
         z = np.asarray(contour["z"], np.float64)  # (21, 21): every node is clickable at this size
-        loss = np.asarray(grid["customdata"], np.float64)[:, 0]  # the raw losses, row-major like z
+        loss = np.asarray(_grids(spec)[0]["customdata"], np.float64)[:, 0]  # raw losses, row-major like z
         assert np.allclose(z.ravel(), np.log10(loss))
         assert "log" in spec["layout"]["coloraxis"]["colorbar"]["title"]["text"]
+        slices = _figure(at, "landscape.fig.slices")
+        assert slices["layout"]["yaxis"]["type"] == "log"
     else:
-        net, settings, params = _trained(at, "cross_entropy")
-        data = ui.dataset(settings.data)
-        grid = next(t for t in spec["data"] if t.get("name") == "grid")
-        centre = next(
-            i for i, (x, y) in enumerate(zip(grid["x"], grid["y"], strict=True)) if x == 0 and y == 0
-        )
-        zero = {k: np.zeros_like(v.detach().numpy()) for k, v in net.named_parameters()}
-        naive = _naive_loss(net, "cross_entropy", params, data.X_test, data.y_test, zero, zero, 0.0, 0.0)
-        assert grid["customdata"][centre][0] == pytest.approx(naive, rel=1e-5)  # the clean test set
+        _check_grid(spec, ["cross_entropy", "focal"], split="test")  # the clean test set
+        assert at.query_params["split"] == "test"
+
+
+@pytest.mark.parametrize(("key", "value"), [("grid", 31), ("span", 0.5), ("dir_seed", 3)])
+def test_grid_span_and_direction_seed_change_the_surfaces(key, value):
+    at = _page()
+    (at.slider if key == "dir_seed" else at.select_slider)(key=f"landscape.{key}").set_value(value).run()
+    _clean(at)
+    spec = _figure(at)
+    contour = next(t for t in spec["data"] if t["type"] == "contour")
+    if key == "grid":
+        assert len(contour["x"]) == 31 and len(contour["y"]) == 31
+    elif key == "span":
+        assert (contour["x"][0], contour["x"][-1]) == pytest.approx((-0.5, 0.5))
+    else:
+        _check_grid(spec, ["cross_entropy", "focal"], seed=3)
+        assert any("seeds 3, 4" in c.value for c in at.caption)
+    assert at.query_params[key] == str(value)
 
 
 def test_pca_axes_put_the_trajectory_in_the_plane_ending_at_the_origin():
     at = _page()
     at.radio(key="landscape.axes").set_value("pca").run()
     _clean(at)
-    spec = _figure(at, "landscape.fig.surfaces")
+    spec = _figure(at)
     paths = [t for t in spec["data"] if t.get("name") == "training trajectory"]
-    assert paths and all(
+    assert len(paths) == 2
+    assert all(
         p["x"][-1] == pytest.approx(0, abs=1e-9) and p["y"][-1] == pytest.approx(0, abs=1e-9) for p in paths
     )
     assert spec["layout"]["xaxis"]["title"]["text"] == "PC1"
-    _net, settings, params = _trained(at, "cross_entropy")
-    history = ui.train_run(settings.run_key(), "cross_entropy", tuple(sorted(params.items())))
+    history = ex.run(EXPERIMENT, "cross_entropy").history
     pca = landscape.pca_directions(history.snapshots, history.final_state)
     assert np.allclose(paths[0]["x"], pca.coords[:, 0]) and np.allclose(paths[0]["y"], pca.coords[:, 1])
     assert any("Variance explained" in c.value for c in at.caption)
 
 
-def test_choosing_a_point_shows_its_loss_and_decision_boundary():
+# ----------------------------------------------------------------------------------------------- the point
+
+
+def _boundary_moves(at: AppTest, name: str, x: float, y: float) -> None:
+    """The right map is P(class 1) of the shifted weights: one node against a direct forward pass."""
+    spec = _figure(at, "landscape.fig.boundary")
+    maps = [t for t in spec["data"] if t["type"] in ("heatmap", "contour") and t.get("z") is not None]
+    assert spec["layout"]["annotations"][1]["text"] == f"at ({x:.3g}, {y:.3g})"
+    left, right = (np.asarray(maps[k]["z"], np.float64) for k in (0, len(maps) // 2))
+    xs, ys = np.asarray(maps[-1]["x"]), np.asarray(maps[-1]["y"])
+    net = _trained(name)
+    d1, d2 = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
+    i, j = 20, 45
+    shifted = {k: p.detach() + x * d1[k] + y * d2[k] for k, p in net.named_parameters()}
+    with torch.no_grad():
+        logits = functional_call(net, shifted, (torch.tensor([[xs[j], ys[i]]], dtype=torch.float32),))
+    assert right[i, j] == pytest.approx(float(torch.softmax(logits, -1)[0, 1]), abs=1e-5)
+    assert not np.allclose(left, right)  # the point's boundary moved
+
+
+def test_a_typed_point_shows_its_loss_and_decision_boundary():
     at = _page()
+    assert _figure(at, "landscape.fig.boundary")["layout"]["annotations"][1]["text"] == "at (0, 0)"
     at.selectbox(key="landscape.point.loss").set_value("focal")
     at.number_input(key="landscape.point.x").set_value(0.5)
     at.number_input(key="landscape.point.y").set_value(-0.25).run()
     _clean(at)
-    net, settings, params = _trained(at, "focal")
-    data = ui.dataset(settings.data)
+    data, net = _data(), _trained("focal")
     d1, d2 = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
-    naive = _naive_loss(net, "focal", params, data.X_train, data.y_train, d1, d2, 0.5, -0.25)
+    naive = _naive_loss(net, "focal", data.X_train, data.y_train, d1, d2, 0.5, -0.25)
     assert float(_metric(at, "Loss at (0.5, -0.25)")) == pytest.approx(naive, rel=1e-3)
-    assert float(_metric(at, "Loss at the centre")) == pytest.approx(
-        _naive_loss(net, "focal", params, data.X_train, data.y_train, d1, d2, 0.0, 0.0), rel=1e-3
-    )
-    boundary = _figure(at, "landscape.fig.boundary")
-    maps = [t for t in boundary["data"] if t["type"] == "contour"]
-    assert len(maps) == 2 and boundary["layout"]["annotations"][1]["text"] == "at (0.5, -0.25)"
-    # the right map is P(class 1) of the shifted weights: check one grid node against a direct forward pass
-    xs, ys, z = np.asarray(maps[1]["x"]), np.asarray(maps[1]["y"]), np.asarray(maps[1]["z"], np.float64)
-    i, j = 20, 45
-    shifted = {k: p.detach() + 0.5 * d1[k] - 0.25 * d2[k] for k, p in net.named_parameters()}
-    with torch.no_grad():
-        logits = functional_call(net, shifted, (torch.tensor([[xs[j], ys[i]]], dtype=torch.float32),))
-    assert z[i, j] == pytest.approx(float(torch.softmax(logits, -1)[0, 1]), abs=1e-5)
-    assert not np.allclose(np.asarray(maps[0]["z"], np.float64), z)  # the point's boundary moved
+    centre = _naive_loss(net, "focal", data.X_train, data.y_train, d1, d2, 0.0, 0.0)
+    assert float(_metric(at, "Loss at the centre")) == pytest.approx(centre, rel=1e-3)
+    _boundary_moves(at, "focal", 0.5, -0.25)
+    marks = [t for t in _figure(at)["data"] if t.get("name") == "chosen point"]
+    assert len(marks) == 1 and (marks[0]["x"], marks[0]["y"]) == ([0.5], [-0.25])
     assert at.query_params["point.x"] == "0.5" and at.query_params["point.loss"] == "focal"
 
 
-def test_interpolation_barrier_matches_a_naive_segment():
+def test_a_clicked_point_becomes_the_chosen_point():
     at = _page()
+    # the event a click on a grid node of the second panel produced in Chromium (customdata as a typed array)
+    event = {
+        "selection": {
+            "points": [{"curve_number": 6, "point_index": 330, "x": 0.5, "y": 0.5,
+                        "customdata": {"0": 0.6486, "1": 0.605, "2": 1}}],
+            "point_indices": [330], "box": [], "lasso": [],
+        }
+    }  # fmt: skip
+    _click(at, event)
     _clean(at)
-    a, settings, _params_a = _trained(at, "cross_entropy")
-    b, _, _ = _trained(at, "focal")
-    data = ui.dataset(settings.data)
+    assert at.selectbox(key="landscape.point.loss").value == "focal"
+    assert (
+        at.number_input(key="landscape.point.x").value,
+        at.number_input(key="landscape.point.y").value,
+    ) == (
+        0.5,
+        0.5,
+    )
+    _boundary_moves(at, "focal", 0.5, 0.5)
+    # a list customdata on the first panel works too; a point without a panel changes nothing
+    _click(at, {"selection": {"points": [{"x": -0.25, "y": 0.125, "customdata": [0.1, 0.9, 0]}]}})
+    assert at.selectbox(key="landscape.point.loss").value == "cross_entropy"
+    assert at.number_input(key="landscape.point.y").value == 0.125
+    _click(at, {"selection": {"points": [{"x": 1.0, "y": 1.0}, {"x": 1, "y": 1, "customdata": [0, 0, 5]}]}})
+    _clean(at)
+    assert at.number_input(key="landscape.point.x").value == -0.25
+
+
+# --------------------------------------------------------------------------------- interpolation, curvature
+
+
+def _segment(a: torch.nn.Module, b: torch.nn.Module, name: str) -> np.ndarray:
+    data = _data()
     theta_a = {k: p.detach() for k, p in a.named_parameters()}
     theta_b = {k: p.detach() for k, p in b.named_parameters()}
-    alphas = np.linspace(-0.5, 1.5, 81)
     values = []
-    for alpha in alphas:
+    for alpha in np.linspace(-0.5, 1.5, 81):
         state = {k: (1 - alpha) * theta_a[k] + alpha * theta_b[k] for k in theta_a}
         with torch.no_grad():
             out = functional_call(a, state, (torch.as_tensor(data.X_train),))
-        values.append(float(losses.get("cross_entropy")(out, torch.as_tensor(data.y_train)).mean()))
-    values = np.asarray(values)
+        values.append(float(losses.get(name)(out, torch.as_tensor(data.y_train)).mean()))
+    return np.asarray(values)
+
+
+def _barrier(values: np.ndarray) -> float:
+    alphas = np.linspace(-0.5, 1.5, 81)
     inside = (alphas >= 0) & (alphas <= 1)
     gap = values[inside] - ((1 - alphas[inside]) * values[20] + alphas[inside] * values[60])
-    assert float(_metric(at, "Loss barrier")) == pytest.approx(max(gap.max(), 0.0), rel=2e-3, abs=1e-6)
-    spec = _figure(at, "landscape.fig.interp")
-    line = next(t for t in spec["data"] if t["name"] == "loss")
+    return max(float(gap.max()), 0.0)
+
+
+def test_interpolation_barrier_matches_a_naive_segment():
+    at = _page({**TINY, "losses": "cross_entropy,focal,gce"})
+    _clean(at)
+    values = _segment(_trained("cross_entropy"), _trained("focal"), "cross_entropy")
+    assert float(_metric(at, "Loss barrier")) == pytest.approx(_barrier(values), rel=2e-3, abs=1e-6)
+    line = next(t for t in _figure(at, "landscape.fig.interp")["data"] if t["name"] == "loss")
     assert np.allclose(line["y"], values, rtol=1e-4, atol=1e-6)
+    # another pair, measured with the second loss
+    at.selectbox(key="landscape.interp.b").set_value("gce").run()
+    at.selectbox(key="landscape.interp.measure").set_value("gce").run()
+    _clean(at)
+    values = _segment(_trained("cross_entropy"), _trained("gce"), "gce")
+    line = next(t for t in _figure(at, "landscape.fig.interp")["data"] if t["name"] == "loss")
+    assert np.allclose(line["y"], values, rtol=1e-4, atol=1e-6)
+    assert at.query_params["interp.b"] == "gce" and at.query_params["interp.measure"] == "gce"
+    assert "interp.a" not in at.query_params  # the default pair's first loss stays out of the URL
 
 
-def _flat_loss(net: torch.nn.Module, name: str, params: dict, X: np.ndarray, y: np.ndarray):
+def _flat_loss(net: torch.nn.Module, name: str, X: np.ndarray, y: np.ndarray):
     names = [k for k, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
     sizes = [p.numel() for _, p in net.named_parameters()]
     Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y)
-    model = net.double()
+    model = copy.deepcopy(net).double()
 
     def loss(theta: torch.Tensor) -> torch.Tensor:
         state = {k: t.reshape(s) for k, t, s in zip(names, theta.split(sizes), shapes, strict=True)}
-        return losses.get(name)(functional_call(model, state, (Xt,)), yt, **params).mean()
+        return losses.get(name)(functional_call(model, state, (Xt,)), yt).mean()
 
     theta = torch.cat([p.detach().double().reshape(-1) for _, p in net.named_parameters()])
     return loss, theta
 
 
-def test_curvature_agrees_with_the_dense_hessian():
+def test_curvature_button_agrees_with_the_dense_hessian():
     at = _page()
+    assert not at.dataframe  # nothing before the click
     at.button(key="landscape.curvature.button").click().run()
     _clean(at)
     table = at.dataframe[0].value
-    spec = _figure(at, "landscape.fig.sharpness")
-    threshold = next(t for t in spec["data"] if t["name"].startswith("2/lr"))
-    settings: ui.TrainSettings = at.session_state[lv.SETTINGS]
-    assert threshold["y"][0] == pytest.approx(2.0 / settings.lr)
+    threshold = next(
+        t for t in _figure(at, "landscape.fig.sharpness")["data"] if t["name"].startswith("2/lr")
+    )
+    assert threshold["y"][0] == pytest.approx(2.0 / EXPERIMENT.optim.lr)
     assert _figure(at, "landscape.fig.spectrum")["data"]
+    data = _data()
     for row, name in enumerate(["cross_entropy", "focal"]):
-        net, settings, params = _trained(at, name)
-        data = ui.dataset(settings.data)
-        loss, theta = _flat_loss(net, name, params, data.X_train, data.y_train)
+        loss, theta = _flat_loss(_trained(name), name, data.X_train, data.y_train)
         H = torch.autograd.functional.hessian(loss, theta)  # (42, 42) dense
         eig = torch.linalg.eigvalsh(H).flip(0).numpy()
-        assert int(table["parameters"][row]) == theta.numel()
+        assert int(table["parameters"][row]) == theta.numel() == 42
         for k, column in enumerate(("λ₁", "λ₂", "λ₃")):
             assert float(table[column][row]) == pytest.approx(eig[k], rel=1e-3, abs=1e-5)
-        # Hutchinson with 32 Rademacher probes: within 4 standard deviations of the exact trace
-        var = 2 * (float((H**2).sum()) - float((torch.diagonal(H) ** 2).sum())) / 32
-        assert abs(float(table["trace (Hutchinson)"][row]) - float(torch.trace(H))) <= 4 * var**0.5 + 1e-6
-        assert float(table["λ₁ · lr / 2"][row]) == pytest.approx(eig[0] * settings.lr / 2, rel=1e-3)
+        # 42 parameters: the trace is exact (one Hessian-vector product per unit vector), no standard error
+        assert float(table["tr(H)"][row]) == pytest.approx(float(torch.trace(H)), rel=1e-4, abs=1e-6)
+        assert float(table["± s.e."][row]) == 0.0 and table["trace by"][row].startswith("exact")
+        assert float(table["λ₁ · lr / 2"][row]) == pytest.approx(eig[0] * EXPERIMENT.optim.lr / 2, rel=1e-3)
+    at.toggle(key="landscape.log").set_value(True).run()  # the curvature stays shown for the same models
+    _clean(at)
+    assert at.dataframe
 
 
-def test_unsupported_loss_is_explained_and_the_others_drawn():
-    at = _page({"landscape.losses.multiclass": ["cross_entropy", "elr"]})
-    assert not at.exception
-    assert any("ELR" in i.value or "ema_target" in i.value for i in at.info)
-    contours = [t for t in _figure(at, "landscape.fig.surfaces")["data"] if t["type"] == "contour"]
-    assert len(contours) == 1
+# ----------------------------------------------------------------------------------------------- URL, state
 
 
-def test_url_restores_the_view_and_ignores_garbage():
-    at = _page(query={"axes": "pca", "log": "1", "span": "2", "grid": "7"}, drop=("landscape.grid",))
-    assert not at.exception
-    assert at.radio(key="landscape.axes").value == "pca" and at.toggle(key="landscape.log").value is True
-    assert at.session_state["landscape.span"] == 2.0
-    assert any("grid=7" in w.value for w in at.warning)  # outside 21..101: ignored with a warning
-    assert at.session_state["landscape.grid"] == 41
+def test_bad_url_values_warn_and_fall_back_without_exceptions():
+    query = {**TINY, "axes": "hessian", "grid": "7", "log": "maybe", "point.x": "abc", "span": "-1",
+             "losses": "cross_entropy,nope", "source": "train"}  # fmt: skip
+    at = _page(query)
+    assert not at.exception and not at.error
+    warnings = " | ".join(w.value for w in at.warning)
+    for name in (
+        "axes=hessian",
+        "grid=7",
+        "log=maybe",
+        "point.x=abc",
+        "span=-1",
+        "losses=cross_entropy,nope",
+    ):
+        assert name in warnings
+    assert "Ignored unknown URL parameters: source" in warnings  # the old page's parameter, gone
+    assert at.radio(key="landscape.axes").value == "random" and at.toggle(key="landscape.log").value is False
+    assert (
+        at.select_slider(key="landscape.grid").value == 41
+        and at.select_slider(key="landscape.span").value == 1
+    )
+    assert at.multiselect(key="landscape.losses.multiclass").value == ["cross_entropy", "focal", "gce"]
+    assert len([t for t in _figure(at)["data"] if t["type"] == "contour"]) == 3
 
 
-def test_a_train_and_compare_run_is_reused_without_training(monkeypatch):
-    settings = ui.TrainSettings(
-        data=ui.DataSettings(n=60, noise=0.2), width=8, depth=1, epochs=10,
-        losses=(("cross_entropy", ()), ("gce", (("q", 0.7),))),
-    )  # fmt: skip
-    histories = {name: ui.train_run(settings.run_key(), name, params) for name, params in settings.losses}
+def _settings(at: AppTest) -> dict:
+    widgets = {"axes": "radio", "split": "radio", "grid": "select_slider", "span": "select_slider",
+               "3d": "toggle", "log": "toggle", "dir_seed": "slider", "point.loss": "selectbox",
+               "point.x": "number_input", "point.y": "number_input", "epochs": "select_slider",
+               "losses.multiclass": "multiselect", "focal.gamma": "slider"}  # fmt: skip
+    return {k: getattr(at, w)(key=f"landscape.{k}").value for k, w in widgets.items()}
+
+
+def _change_everything(at: AppTest) -> AppTest:
+    at.radio(key="landscape.axes").set_value("pca")
+    at.radio(key="landscape.split").set_value("test")
+    at.select_slider(key="landscape.grid").set_value(31)
+    at.select_slider(key="landscape.span").set_value(1.5)
+    at.toggle(key="landscape.log").set_value(True)
+    at.slider(key="landscape.dir_seed").set_value(7)
+    at.select_slider(key="landscape.epochs").set_value(10)  # the shared experiment
+    at.slider(key="landscape.focal.gamma").set_value(1.0)  # a hyperparameter of this page's losses
+    at.run()
+    at.selectbox(key="landscape.point.loss").set_value("focal").run()
+    at.number_input(key="landscape.point.y").set_value(0.05).run()
+    _clean(at)
+    return at
+
+
+def test_a_url_reproduces_the_view_in_a_fresh_session():
+    at = _change_everything(_page())
+    settings, url = _settings(at), dict(at.query_params)
+    assert url["epochs"] == "10" and url["axes"] == "pca" and url["focal.gamma"] == "1"
+    fresh = _page(url)
+    _clean(fresh)
+    assert _settings(fresh) == settings
+    assert dict(fresh.query_params) == url
+    first, second = _figure(at), _figure(fresh)
+    assert [t["name"] for t in first["data"]] == [t["name"] for t in second["data"]]
+    for a, b in zip(first["data"], second["data"], strict=True):
+        if a["type"] == "contour":
+            assert np.array_equal(a["z"], b["z"])
+
+
+def test_settings_survive_switching_pages():
+    at = _change_everything(_page())
+    settings, url = _settings(at), dict(at.query_params)
+    # a page switch in the browser drops every widget's state; the canonical values live under "_lv.*"
+    kept = {k: copy.deepcopy(at.session_state[k]) for k in at.session_state.keys() if k.startswith("_lv.")}
+    assert not any(k.startswith("landscape.") for k in kept)
+    back = _page({}, kept)  # no widget state, an empty URL
+    _clean(back)
+    assert _settings(back) == settings and dict(back.query_params) == url
+
+
+def test_use_train_and_compare_losses_reuses_its_models(monkeypatch):
+    # what Train & compare holds: its loss choice (canonical state) and the models it trained (the cache)
+    train = {"losses.multiclass": ("cross_entropy", "gce"), "gce.q": 0.5, "dataset": "ignored: not a loss's"}
+    for choice in (LossChoice("cross_entropy"), LossChoice("gce", (("q", 0.5),))):
+        runs.history(EXPERIMENT.base(), choice)
 
     def no_training(*args, **kwargs):
-        raise AssertionError("the Landscape page retrained a model that Train & Compare had cached")
+        raise AssertionError("the Landscape page retrained a model that Train & compare had cached")
 
-    monkeypatch.setattr(ui, "fit", no_training)
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.session_state[ui.LAST_RESULT] = ui.TrainResult(settings=settings, histories=histories, errors={})
-    at.run()
+    monkeypatch.setattr(ex, "fit", no_training)
+    at = _page({k: v for k, v in TINY.items() if k != "losses"}, {"_lv.train": train})
+    assert not at.button(key="landscape.use_train").disabled
+    at.button(key="landscape.use_train").click().run()
     _clean(at)
-    assert at.session_state[lv.SETTINGS] == settings
-    assert at.radio(key="landscape.source").value == "train"
-    titles = [a["text"] for a in _figure(at, "landscape.fig.surfaces")["layout"]["annotations"]]
-    assert titles[:2] == [ui.run_label("cross_entropy"), ui.run_label("gce", (("q", 0.7),))]
+    assert at.multiselect(key="landscape.losses.multiclass").value == ["cross_entropy", "gce"]
+    assert at.slider(key="landscape.gce.q").value == 0.5
+    titles = [a["text"] for a in _figure(at)["layout"]["annotations"]]
+    assert titles[:2] == [
+        runs.run_label(LossChoice("cross_entropy")),
+        runs.run_label(LossChoice("gce", (("q", 0.5),))),
+    ]
+    assert at.query_params["losses"] == "cross_entropy,gce" and at.query_params["gce.q"] == "0.5"
+    assert _page({}).button(key="landscape.use_train").disabled  # nothing to copy without Train & compare
 
 
-def test_clicked_point_reads_streamlit_selection_events():
-    panels = ["cross_entropy", "focal"]
-    # the event a click on a grid node of the second panel produced in Chromium (customdata as a typed array)
-    event = {
-        "selection": {
-            "points": [
-                {"curve_number": 6, "point_index": 330, "x": 0.5, "y": 0.5,
-                 "customdata": {"0": 0.6486, "1": 0.605, "2": 1}}
-            ],
-            "point_indices": [330], "box": [], "lasso": [],
-        }
-    }  # fmt: skip
-    assert lv.clicked_point(event, panels) == ("focal", 0.5, 0.5)
-    listed = {"selection": {"points": [{"x": -0.25, "y": 0.125, "customdata": [0.1, 0.9, 0]}]}}
-    assert lv.clicked_point(listed, panels) == ("cross_entropy", -0.25, 0.125)
-    assert lv.clicked_point({"selection": {"points": [{"x": 1.0, "y": 1.0}]}}, panels) is None  # no panel
+# ----------------------------------------------------------------------------------------------- errors
+
+
+@pytest.fixture
+def broken_losses():
+    """Two throwaway losses: one that cannot train, one that needs context only a training step has."""
+
+    def lv_test_untrainable(logits, target):
+        raise ValueError("this loss cannot train")
+
+    def lv_test_training_only(logits, target, *, feature_norms=None):
+        if feature_norms is None:
+            raise ValueError("needs the feature norms of a training step")
+        return F.cross_entropy(logits, target, reduction="none")
+
+    for fn in (lv_test_untrainable, lv_test_training_only):
+        register(title=fn.__name__, latex="", task="multiclass", paper="test only")(fn)
+    yield "lv_test_untrainable", "lv_test_training_only"
+    for fn in (lv_test_untrainable, lv_test_training_only):
+        unregister(fn.__name__)
+
+
+def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(broken_losses):
+    at = _page({**TINY, "losses": ",".join(("cross_entropy", *broken_losses))})
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 2, errors
+    assert "lv_test_untrainable** could not train: this loss cannot train" in errors[0]
+    assert "lv_test_training_only**: needs the feature norms of a training step" in errors[1]
+    notes = [c.value for c in at.caption if c.value.startswith("**lv_test_training_only**")]
     assert (
-        lv.clicked_point({"selection": {"points": [{"x": 1, "y": 1, "customdata": [0, 0, 5]}]}}, panels)
-        is None
-    )
-    assert lv.clicked_point(None, panels) is None
+        notes and "without feature norms" in notes[0]
+    )  # context.approximations explains the missing context
+    contours = [t for t in _figure(at)["data"] if t["type"] == "contour"]
+    assert len(contours) == 1
+    assert any("Interpolation needs two" in i.value for i in at.info)
 
 
-def test_absurd_grids_are_refused():
-    settings = ui.TrainSettings(data=ui.DataSettings(n=60, noise=0.2), width=8, depth=1, epochs=10)
+def test_a_regression_experiment_draws_surfaces_without_boundaries():
+    at = _page({"dataset": "sine", "n": "60", "width": "8", "depth": "1", "epochs": "20", "grid": "21"})
+    _clean(at)
+    assert len([t for t in _figure(at)["data"] if t["type"] == "contour"]) == 3  # squared, huber, cauchy
+    assert any("need a classification dataset" in i.value for i in at.info)
+    assert not any(m.label.startswith("Accuracy") for m in at.metric)
+    assert math.isfinite(float(_metric(at, "Loss barrier")))
+
+
+def test_absurd_requests_are_refused():
+    base, choice = EXPERIMENT.base(), LossChoice("cross_entropy")
     with pytest.raises(ValueError, match=r"resolution must be an integer in \[2, 101\]"):
-        lv.surface(settings, "cross_entropy", (), "random", 0, 1.0, "train", 1001)
+        lv.surface(base, choice, "random", 0, 1.0, "train", 1001)
     with pytest.raises(ValueError, match="axes must be one of"):
-        lv.plane(settings, "cross_entropy", (), "hessian", 0, 1.0)
+        lv.plane(base, choice, "hessian", 0, 1.0)
+    with pytest.raises(ValueError, match="split must be one of"):
+        lv.slices(base, choice, "random", 0, 1.0, "validation")
+
+
+def test_the_cache_module_names_no_loss():
+    source = Path(lv.__file__).read_text()
+    assert not [name for name in losses.names() if f'"{name}"' in source or f"'{name}'" in source]

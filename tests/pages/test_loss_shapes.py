@@ -1,4 +1,5 @@
-"""The Loss Shapes page under AppTest: runs clean, reruns on every control, restores a view from its URL."""
+"""The Loss Shapes page under AppTest: runs clean, reruns on every control, keeps its settings when widgets
+are dropped, restores a view from its URL, and renders long formulas unclipped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from lossviz import losses
 
-PAGE = Path(__file__).resolve().parents[2] / "pages" / "loss_shapes.py"
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "pages" / "loss_shapes.py"
 TIMEOUT = 60
 
 
@@ -28,15 +30,22 @@ def _trace(figure: dict, name_contains: str) -> dict:
     return next(t for t in figure["data"] if name_contains in t.get("name", ""))
 
 
-def test_default_view_runs_and_mirrors_itself_in_the_url():
+def _view(at: AppTest) -> list:
+    """What the page shows: every figure's traces (names and values), the formulas and the tables."""
+    traces = [[(t.get("name"), t.get("y"), t.get("z")) for t in f["data"]] for f in _figures(at)]
+    return [traces, [e.value for e in at.latex], [d.value.to_dict() for d in at.dataframe]]
+
+
+def test_default_view_runs_and_keeps_a_clean_url():
     at = _page()
-    assert not at.exception
+    assert not at.exception and not at.warning
     assert at.title[0].value == "Loss shapes"
     expected = [
         n for n in ("cross_entropy", "focal", "label_smoothing", "gce") if n in losses.names("multiclass")
     ]
+    assert at.radio(key="shapes.task").value == "multiclass"
     assert at.multiselect(key="shapes.losses.multiclass").value == expected
-    assert at.query_params["task"] == "multiclass" and at.query_params["losses"] == ",".join(expected)
+    assert dict(at.query_params) == {}  # only values that differ from the defaults go to the URL
     figures = _figures(at)
     assert len(figures) == 4  # loss, derivative, relative weight, simplex (K = 3)
     assert len(figures[0]["data"]) == len(expected)
@@ -47,16 +56,32 @@ def test_default_view_runs_and_mirrors_itself_in_the_url():
 def test_changing_the_task_reruns_with_that_task_losses():
     at = _page()
     at.radio(key="shapes.task").set_value("binary").run()
-    assert not at.exception
+    assert not at.exception and not at.warning
     labels = [
         f"{s.title} (batch-level)" if s.batch else s.title for s in map(losses.get, losses.names("binary"))
     ]
     assert at.multiselect(key="shapes.losses.binary").options == labels  # generated from the registry
-    assert at.query_params["task"] == "binary" and at.query_params["axis"] == "margin"
+    assert at.radio(key="shapes.axis.binary").value == "margin"
+    assert at.query_params["task"] == "binary" and "axis" not in at.query_params  # margin is the default
     assert "calibrated" in at.dataframe[0].value.columns
+    assert len(_figures(at)) == 3  # loss, derivative, relative weight vs logistic
     at.radio(key="shapes.task").set_value("regression").run()
     assert not at.exception
     assert len(_figures(at)) == 2  # loss and influence; no sample weight or simplex for regression
+    assert "residual" in _figures(at)[0]["layout"]["xaxis"]["title"]["text"]
+
+
+def test_switching_task_with_losses_in_the_url_gives_no_warning():
+    # the app wrote `losses` for the multiclass list; other tasks keep their own lists and never re-read it
+    at = _page({"losses": "cross_entropy,focal", "focal.gamma": "0.5"})
+    assert not at.exception and not at.warning
+    for task in ("binary", "regression", "multiclass"):
+        at.radio(key="shapes.task").set_value(task).run()
+        assert not at.exception
+        assert not at.warning, (task, [w.value for w in at.warning])
+    assert at.multiselect(key="shapes.losses.multiclass").value == ["cross_entropy", "focal"]
+    assert at.slider(key="shapes.focal.gamma").value == 0.5
+    assert at.query_params["losses"] == "cross_entropy,focal" and at.query_params["focal.gamma"] == "0.5"
 
 
 def test_changing_the_loss_set_and_a_slider_reruns_cleanly():
@@ -78,9 +103,12 @@ def test_changing_the_loss_set_and_a_slider_reruns_cleanly():
     assert not at.exception and at.info  # asks for a loss instead of failing
 
 
-def test_axis_and_classes_controls():
-    at = _page({"losses": "cross_entropy"})
-    at.radio(key="shapes.axis").set_value("logit_margin").run()
+def test_axis_classes_and_simplex_controls():
+    at = _page({"losses": "cross_entropy,focal"})
+    at.selectbox(key="shapes.simplex").set_value("focal").run()
+    assert not at.exception and at.query_params["simplex"] == "focal"
+    assert "Focal" in _figures(at)[3]["layout"]["title"]["text"]
+    at.radio(key="shapes.axis.multiclass").set_value("logit_margin").run()
     assert not at.exception and at.query_params["axis"] == "logit_margin"
     assert "logit margin" in _figures(at)[0]["layout"]["xaxis"]["title"]["text"]
     at.slider(key="shapes.K").set_value(10).run()
@@ -107,6 +135,50 @@ def test_a_url_restores_the_view():
     assert names == [losses.get("huber").title, losses.get("cauchy").title]
 
 
+def test_the_url_reproduces_a_changed_view_in_a_fresh_session():
+    at = _page()
+    at.radio(key="shapes.task").set_value("binary").run()
+    at.multiselect(key="shapes.losses.binary").set_value(["logistic", "bce_focal", "hinge"]).run()
+    at.slider(key="shapes.bce_focal.gamma").set_value(1.0).run()
+    at.radio(key="shapes.task").set_value("multiclass").run()
+    at.slider(key="shapes.K").set_value(5).run()
+    at.radio(key="shapes.task").set_value("binary").run()
+    assert not at.exception
+    fresh = _page(dict(at.query_params))
+    assert not fresh.exception and not fresh.warning
+    assert dict(fresh.query_params) == dict(at.query_params)
+    assert _view(fresh) == _view(at)
+
+
+def test_settings_survive_their_widgets_being_dropped():
+    # a widget that is not drawn in a run loses its session-state key; the canonical copy brings it back
+    at = _page({"task": "regression", "losses": "huber,cauchy"})
+    at.select_slider(key="shapes.huber.delta").set_value(2.5).run()
+    at.radio(key="shapes.task").set_value("binary").run()
+    assert "shapes.huber.delta" not in at.session_state and "shapes.losses.regression" not in at.session_state
+    at.radio(key="shapes.task").set_value("regression").run()
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="shapes.losses.regression").value == ["huber", "cauchy"]
+    assert at.select_slider(key="shapes.huber.delta").value == 2.5
+    assert at.query_params["huber.delta"] == "2.5"
+
+
+def test_settings_survive_switching_pages():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.radio(key="shapes.task").set_value("regression").run()
+    at.select_slider(key="shapes.huber.delta").set_value(2.5).run()
+    at.radio(key="shapes.mode").set_value("sweep").run()
+    assert not at.exception
+    at.switch_page("pages/landscape.py").run()
+    for key in [k for k in at.session_state if str(k).startswith("shapes.")]:
+        del at.session_state[key]  # what the browser does to a page's widgets when another page is shown
+    at.switch_page("pages/loss_shapes.py").run()
+    assert not at.exception and not at.warning
+    assert at.radio(key="shapes.task").value == "regression" and at.radio(key="shapes.mode").value == "sweep"
+    at.radio(key="shapes.mode").set_value("compare").run()
+    assert at.select_slider(key="shapes.huber.delta").value == 2.5
+
+
 def test_a_sweep_url_restores_the_family():
     at = _page(
         {
@@ -127,8 +199,23 @@ def test_a_sweep_url_restores_the_family():
         "tau = 2",
     ]
     assert len(at.dataframe[0].value) == 5  # properties along the sweep
-    at.selectbox(key="shapes.sweep.loss").set_value("focal").run()
-    assert not at.exception and at.query_params["sweep.param"] == "gamma"
+    assert [e.value for e in at.latex] and "Phi" in at.latex[0].value  # the swept loss's formula
+    at.selectbox(key="shapes.sweep.loss.multiclass").set_value("focal").run()
+    assert not at.exception and at.selectbox(key="shapes.sweep.param.focal").value == "gamma"
+    assert at.query_params["sweep.loss"] == "focal"
+
+
+def test_sweeping_another_hyperparameter_is_kept_in_the_url():
+    at = _page({"task": "regression", "mode": "sweep"})
+    assert not at.exception and at.selectbox(key="shapes.sweep.loss.regression").value == "barron"
+    at.selectbox(key="shapes.sweep.param.barron").set_value("scale").run()
+    at.slider(key="shapes.sweep.n").set_value(3).run()
+    assert (
+        not at.exception and at.query_params["sweep.param"] == "scale" and at.query_params["sweep.n"] == "3"
+    )
+    assert [t["name"].split(" = ")[0] for t in _figures(at)[0]["data"]] == ["scale"] * 3
+    fresh = _page(dict(at.query_params))
+    assert not fresh.warning and _view(fresh) == _view(at)
 
 
 def test_garbage_url_gives_warnings_not_exceptions():
@@ -136,8 +223,24 @@ def test_garbage_url_gives_warnings_not_exceptions():
         {"task": "chess", "losses": "nope", "K": "-3", "axis": "sideways", "focal.gamma": "x", "zzz": "1"}
     )
     assert not at.exception
-    assert len(at.warning) >= 4
-    assert at.query_params["task"] == "multiclass" and "zzz" not in at.query_params
+    warnings = " ".join(w.value for w in at.warning)
+    for fragment in ("task=chess", "losses=nope", "K=-3", "axis=sideways", "focal.gamma=x", "zzz"):
+        assert fragment in warnings
+    assert at.radio(key="shapes.task").value == "multiclass"
+    assert "task" not in at.query_params and "zzz" not in at.query_params  # the URL is cleaned
+
+
+def test_long_formulas_render_unclipped():
+    at = _page({"losses": "comp_sum,stablemax_ce"})
+    assert not at.exception and not at.warning
+    formulas = [e.value for e in at.latex]
+    assert len(formulas) == 2
+    for formula, name in zip(formulas, ("comp_sum", "stablemax_ce"), strict=True):
+        assert r"\begin{gathered}" in formula and r"\\" in formula, name  # split into lines at `,\ `
+        assert losses.get(name).latex.split(r",\ ")[0] in formula
+    assert formulas[1].count(r"\begin{cases}") == 1  # the cases block stays whole
+    styles = [m.value for m in at.markdown if "<style>" in m.value]
+    assert styles and "overflow-x:auto" in styles[0]  # and a formula that cannot be split scrolls
 
 
 def test_batch_level_losses_are_labelled_on_the_margin_axis():
@@ -154,6 +257,7 @@ def test_batch_level_losses_are_labelled_on_the_margin_axis():
 @pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
 def test_every_registered_loss_of_a_task_renders_together(task):
     at = _page({"task": task, "losses": ",".join(losses.names(task))})
-    assert not at.exception
+    assert not at.exception and not at.error
     assert len(_figures(at)[0]["data"]) == len(losses.names(task))
     assert len(at.dataframe[0].value) == len(losses.names(task))
+    assert len(at.latex) == len(losses.names(task))

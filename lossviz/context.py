@@ -1,0 +1,118 @@
+"""Context data a loss declares beyond (pred, target), built here and nowhere else.
+
+Class counts (VS / LDAM), feature norms (AdaFace: "AdaFace: Quality Adaptive Margin for Face Recognition")
+and a running average of each sample's predictions ("Early-Learning Regularization Prevents Memorization
+of Noisy Labels"). A loss asks for them with keyword-only `None` arguments; the trainer and the landscape
+and curvature views call this module, so no loss name appears in either.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lossviz.losses import BoundLoss, LossSpec
+from lossviz.metrics import probabilities_tensor
+
+PROVIDED: tuple[str, ...] = ("class_counts", "feature_norms", "ema_target")
+# ELR's running target t <- beta t + (1 - beta) p reads its momentum from this hyperparameter of the loss
+EMA_MOMENTUM = "beta"
+# What the static views (landscape, curvature at arbitrary weights) can supply: counts are a property of the
+# data; feature norms and a running target exist only along a training run.
+AT_ANY_POINT: tuple[str, ...] = ("class_counts",)
+
+
+def check_supported(spec: LossSpec) -> None:
+    """ValueError unless every context argument of the loss can be supplied here."""
+    unknown = [name for name in spec.context if name not in PROVIDED]
+    if unknown:
+        raise ValueError(f"loss {spec.name!r} needs context {unknown}; lossviz supplies {list(PROVIDED)}")
+    if "ema_target" in spec.context and EMA_MOMENTUM not in {p.name for p in spec.params}:
+        raise ValueError(f"loss {spec.name!r} takes ema_target but has no {EMA_MOMENTUM!r} hyperparameter")
+
+
+def class_counts(y_train: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(K,) float counts of the training labels as given (noisy), at least two classes."""
+    return torch.bincount(y_train.long(), minlength=max(n_classes, 2)).float()
+
+
+def forward_with_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, features): one forward that also returns the representation the head reads."""
+    features = net.features(x)  # (N, D) every lossviz model has .features and .head
+    return net.head(features), features
+
+
+def static_context(spec: LossSpec, y_train: torch.Tensor, n_classes: int) -> dict[str, torch.Tensor]:
+    """The context available at any point of weight space (class counts); the rest is left out, and the
+    loss falls back to its documented stateless form (ELR with t = p, AdaFace with its quality slider)."""
+    check_supported(spec)
+    if "class_counts" in spec.context:
+        return {"class_counts": class_counts(y_train, n_classes).to(y_train.device)}
+    return {}
+
+
+def approximations(spec: LossSpec) -> list[str]:
+    """Plain-language notes on what the static views leave out for this loss (empty when nothing)."""
+    notes = {
+        "feature_norms": "evaluated without feature norms (its quality slider stands in for them)",
+        "ema_target": "evaluated without its running target (t = p: the same gradient at these weights)",
+    }
+    return [notes[name] for name in spec.context if name not in AT_ANY_POINT and name in notes]
+
+
+class TrainingContext:
+    """What one training run feeds its loss: fixed class counts, per-batch feature norms, the running target.
+
+    Use: `context = TrainingContext(loss, y_train, n_classes)`; in each step
+    `outputs, features = context.forward(net, xb)` then `loss(outputs, yb, **context.batch(idx, outputs,
+    features))`; for whole-set evaluation `context.full(outputs, features)`.
+    """
+
+    def __init__(self, loss: BoundLoss, y_train: torch.Tensor, n_classes: int) -> None:
+        check_supported(loss.spec)
+        self.needs = frozenset(loss.spec.context)
+        self.fixed = static_context(loss.spec, y_train, n_classes)
+        self.task = loss.task
+        self.ema: torch.Tensor | None = None
+        if "ema_target" in self.needs:
+            self.momentum = float(loss.params[EMA_MOMENTUM])
+            self.ema = torch.zeros(len(y_train), max(n_classes, 2), device=y_train.device)  # (N, K)
+
+    @property
+    def needs_features(self) -> bool:
+        """Whether the loss reads the representation before the head (then forward returns it)."""
+        return "feature_norms" in self.needs
+
+    def forward(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(outputs, features or None): features only when the loss needs them (they cost nothing extra)."""
+        if self.needs_features:
+            return forward_with_features(net, x)
+        return net(x), None
+
+    def batch(
+        self, idx: torch.Tensor | None, outputs: torch.Tensor, features: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """The context of one training step (idx None: the whole training set); updates the running target
+        for the samples in the batch before the loss reads it, as ELR does."""
+        ctx = dict(self.fixed)
+        if features is not None:
+            ctx["feature_norms"] = features.detach().norm(dim=1)  # (B,)
+        if self.ema is not None:
+            p = probabilities_tensor(outputs.detach(), self.task)  # (B, K)
+            beta = self.momentum
+            if idx is None:
+                self.ema.mul_(beta).add_(p, alpha=1 - beta)
+                ctx["ema_target"] = self.ema
+            else:
+                self.ema[idx] = beta * self.ema[idx] + (1 - beta) * p
+                ctx["ema_target"] = self.ema[idx]
+        return ctx
+
+    def full(self, features: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The context for evaluating the loss on the whole training set (no update of the running target)."""
+        ctx = dict(self.fixed)
+        if features is not None:
+            ctx["feature_norms"] = features.detach().norm(dim=1)
+        if self.ema is not None:
+            ctx["ema_target"] = self.ema
+        return ctx

@@ -1,0 +1,70 @@
+"""The skeleton every page shares: title and caption, a warnings box, per-loss compute with errors shown once
+per loss and a progress bar, and the URL written at the end.
+
+    page = Page("calibration", "Calibration", "What the page shows.")
+    value = page.control(SOME_FIELD)              # a Field from the page's table
+    found = page.per_loss(labels, compute)        # {loss: result}; a ValueError becomes an st.error
+    page.finish()                                 # URL sync (page.stop(...) does it too)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, TypeVar
+
+import streamlit as st
+
+from lossviz.ui import widgets
+from lossviz.ui.fields import Field
+from lossviz.ui.state import PageState
+
+T = TypeVar("T")
+
+
+class Page:
+    """One page's run: its state, its controls, and the messages it shows."""
+
+    def __init__(self, name: str, title: str, caption: str) -> None:
+        st.title(title)
+        st.caption(caption)
+        self.warnings = st.container()
+        self.state = PageState(name, self.warnings)
+
+    def control(self, field: Field, *, container: Any = st, scope: str | None = None) -> Any:
+        """Draw a field's widget (value kept across page switches and in the URL) and return its value."""
+        return widgets.draw(field, self.state, container=container, scope=scope)
+
+    def per_loss(
+        self,
+        labels: Mapping[str, str],
+        compute: Callable[[str], T],
+        *,
+        progress: str | None = None,
+    ) -> dict[str, T]:
+        """compute(loss) for every loss in labels; a loss whose compute raises ValueError gets one st.error
+        with its label and is left out. With progress text, a bar advances over the losses."""
+        bar = st.progress(0.0, text=progress) if progress else None
+        found: dict[str, T] = {}
+        for i, (name, label) in enumerate(labels.items()):
+            if bar is not None:
+                bar.progress(i / max(len(labels), 1), text=f"{progress} {label} ({i + 1}/{len(labels)})")
+            try:
+                found[name] = compute(name)
+            except ValueError as err:
+                st.error(f"**{label}**: {err}")
+        if bar is not None:
+            bar.empty()
+        return found
+
+    def stop(self, message: str = "", level: str = "info") -> NoReturn:
+        """Show a message (info, warning or error), write the URL and end the run."""
+        if message:
+            getattr(st, level)(message)
+        self.finish()
+        st.stop()
+        raise AssertionError("unreachable")  # st.stop raises; this line keeps type checkers honest
+
+    def finish(self) -> None:
+        """Write the page's state to the URL (call once, at the end of the page)."""
+        self.state.sync()
+

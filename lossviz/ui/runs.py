@@ -1,0 +1,248 @@
+"""Cached training shared by every page that trains: a History per (experiment, loss), the trained models,
+and the per-run views (decision maps, fits, predictions, gradient weights) built from them.
+
+Training itself is lossviz.experiment.run; this module only caches it and shows its progress. Models come
+from st.cache_resource: shared by every session, never mutated (views use functional_call).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+from torch import nn
+
+from lossviz import evaluate, losses
+from lossviz import experiment as ex
+from lossviz.experiment import DataSpec, Experiment, LossChoice
+from lossviz.results import Curve, Dataset, DecisionMap, History
+
+MAX_LOSSES = 6
+SHOWN = "_lv.train.result"  # session_state: the TrainResult the Train & compare page shows now
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one Train press produced: a History per loss that trained, a message per loss that could not."""
+
+    experiment: Experiment
+    histories: dict[str, History]
+    errors: dict[str, str]
+
+    @property
+    def names(self) -> list[str]:
+        """The losses that trained, in selection order."""
+        return [c.name for c in self.experiment.losses if c.name in self.histories]
+
+    def choice(self, name: str) -> LossChoice:
+        """The loss with its hyperparameters as trained."""
+        return next(c for c in self.experiment.losses if c.name == name)
+
+
+def run_label(choice: LossChoice) -> str:
+    """A loss's display label with its hyperparameters: 'Generalized cross-entropy · q=0.7'."""
+    shown = ", ".join(f"{k}={v:.3g}" for k, v in choice.params)
+    title = losses.get(choice.name).title
+    return f"{title} · {shown}" if shown else title
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def dataset(spec: DataSpec) -> Dataset:
+    """The Dataset of a DataSpec (ValueError with the library's message for a bad combination)."""
+    return ex.dataset(spec)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def history(
+    base: Experiment, choice: LossChoice, _progress: Callable[[float, str], None] | None = None
+) -> History:
+    """One loss trained within base (cached on base and the loss; _progress is not part of the key)."""
+    return ex.run(base, choice, progress=_progress, device="cpu", data=dataset(base.data)).history
+
+
+@st.cache_resource(max_entries=64)
+def initial_model(base: Experiment, loss: str) -> nn.Module:
+    """The shared initialisation for one loss (the same weights for every loss with the same head)."""
+    return ex.initial_model(base, loss, dataset(base.data))
+
+
+@st.cache_resource(max_entries=64)
+def model(base: Experiment, choice: LossChoice) -> nn.Module:
+    """The trained model of one loss, in eval mode (shared by all sessions: never mutate it)."""
+    return ex.trained_model(base, choice.name, history(base, choice), dataset(base.data))
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def snapshot_maps(base: Experiment, choice: LossChoice) -> list[DecisionMap]:
+    """Decision maps at every snapshot of one loss's run."""
+    task = losses.get(choice.name).task
+    return evaluate.snapshot_maps(
+        initial_model(base, choice.name), task, dataset(base.data), history(base, choice)
+    )
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def snapshot_fits(base: Experiment, choice: LossChoice) -> list[Curve]:
+    """A 1-D regression's fitted curve at every snapshot of one loss's run."""
+    init = initial_model(base, choice.name)
+    return evaluate.snapshot_fits(init, dataset(base.data), history(base, choice), run_label(choice))
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def predictions(base: Experiment, choice: LossChoice) -> np.ndarray:
+    """Test predictions of the final weights."""
+    task = losses.get(choice.name).task
+    init = initial_model(base, choice.name)
+    return evaluate.test_predictions(init, task, dataset(base.data), history(base, choice))
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def gradient_weights(base: Experiment, choice: LossChoice) -> np.ndarray:
+    """Per-sample gradient weights of the final weights on the training set."""
+    init = initial_model(base, choice.name)
+    return evaluate.gradient_weights(init, choice.bound, dataset(base.data), history(base, choice))
+
+
+def _in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any:
+    """Run target in a worker thread while the script thread calls on_progress; re-raise its error.
+
+    A cached function records the elements it touches for replay; updating a progress bar created outside
+    it would break that replay, so the bar is driven from the script thread instead.
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = target()
+        except Exception as err:  # handed to the script thread, which reports it per loss
+            box["error"] = err
+
+    worker = threading.Thread(target=work, daemon=True)
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        add_script_run_ctx(worker, ctx)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+        on_progress()
+    on_progress()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def train_all(experiment: Experiment, bar: Any) -> TrainResult:
+    """Train every loss of the experiment (cached per loss), driving one st.progress bar over all of them."""
+    base = experiment.base()
+    histories: dict[str, History] = {}
+    errors: dict[str, str] = {}
+    count = max(len(experiment.losses), 1)
+    for i, choice in enumerate(experiment.losses):
+        label = run_label(choice)
+        updates: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
+        latest = [(0.0, "starting")]
+
+        def show(
+            i: int = i, label: str = label, updates: queue.SimpleQueue = updates, latest: list = latest
+        ) -> None:
+            while not updates.empty():
+                latest[0] = updates.get()
+            fraction, message = latest[0]
+            bar.progress(min((i + fraction) / count, 1.0), text=f"{label} ({i + 1}/{count}): {message}")
+
+        try:
+            histories[choice.name] = _in_thread(
+                lambda choice=choice, updates=updates: history(
+                    base, choice, _progress=lambda f, m: updates.put((f, m))
+                ),
+                show,
+            )
+        except Exception as err:  # shown per loss as st.error, never a traceback
+            errors[choice.name] = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+    bar.progress(1.0, text=f"Trained {len(histories)} of {count} losses")
+    return TrainResult(experiment=experiment, histories=histories, errors=errors)
+
+
+def show_problems(result: TrainResult) -> None:
+    """One st.error per loss that could not train, one st.warning per loss that diverged."""
+    for name, message in result.errors.items():
+        st.error(f"**{run_label(result.choice(name))}** could not train: {message}")
+    for name in result.names:
+        h = result.histories[name]
+        if h.diverged:
+            st.warning(
+                f"**{run_label(result.choice(name))}** diverged: {h.message}. Its views show the last "
+                "finite weights.",
+                icon="⚠️",
+            )
+
+
+def describe(experiment: Experiment) -> str:
+    """One line on an experiment's data, model and optimiser (shown above results)."""
+    d, m, o = experiment.data, experiment.model, experiment.optim
+    parts = [d.source if d.source != ex.CSV else f"CSV (target {d.csv_target})"]
+    if d.n:
+        parts.append(f"n={d.n}")
+    if d.label_noise:
+        kind = "outliers" if d.source in ("sine", "line") else f"{d.noise_kind} label noise"
+        parts.append(f"{d.label_noise:.0%} {kind}")
+    if d.imbalance > 1:
+        parts.append(f"imbalance {d.imbalance:g}:1")
+    net = {
+        "linear": "Linear",
+        "mlp": f"MLP {m.depth}×{m.width} {m.activation}",
+        "cnn": f"CNN width {m.width}",
+    }
+    batch = "full batch" if o.batch_size is None else f"batch {o.batch_size}"
+    return (
+        f"{', '.join(parts)} · {net[m.kind]} · {o.optimizer} lr={o.lr:g}, wd={o.weight_decay:g}, "
+        f"{o.epochs} epochs, {batch}, seed {o.seed}"
+    )
+
+
+def panel_title(choice: LossChoice, history: History) -> str:
+    """A small multiple's title: the loss, then its hyperparameters and test accuracy on a smaller line."""
+    shown = ", ".join(f"{k}={v:.3g}" for k, v in choice.params)
+    second = " · ".join(p for p in (shown, f"test acc {history.final['test_acc']:.0%}") if p)
+    return f"{losses.get(choice.name).title}<br><span style='font-size:11px'>{second}</span>"
+
+
+def data_summary(data: Dataset) -> str:
+    """One line on the loaded data: sizes, classes or target, and what was done to it."""
+    kind = f"{data.n_classes} classes" if data.n_classes else "regression target"
+    text = f"{len(data.X_train)} training / {len(data.X_test)} test rows, {data.n_features} features, {kind}."
+    notes = "; ".join(data.notes)
+    return text + (f" {notes[:1].upper()}{notes[1:]}." if notes else "")
+
+
+def map_caption(data: Dataset) -> str:
+    """How to read the decision maps (colours, points, and the PCA plane for more than two features)."""
+    if data.n_classes == 2:
+        colour = "Colour: P(class) (white = 0.5, black line = the boundary). "
+    else:
+        colour = "Colour: the predicted class, paler where the model is less confident. "
+    text = (
+        f"Press ▶ Play or drag the epoch slider to replay training. {colour}Points: training data coloured "
+        "by the label the model was given; X = a flipped (noisy) label."
+    )
+    if data.projection is not None:
+        text += (
+            f" The model was trained on all {data.n_features} features; the map shows its predictions on "
+            "the plane of the first two principal components of the training data (grid points mapped "
+            "back with the inverse projection), so projected points can sit on the 'wrong' side."
+        )
+    return text
+
+
+WEIGHT_CAPTION = (
+    "|∂L/∂z| per training sample at the final weights, against the label the model was given: how hard each "
+    "sample pulls on the model. Compare the mean weights in each panel's subtitle: an unbounded loss "
+    "(squared error, cross-entropy) lets noisy samples pull hardest; bounded or redescending losses cap "
+    "their pull. With imbalance, the ratio says how much harder a loss pulls on the minority class."
+)
