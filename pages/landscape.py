@@ -59,7 +59,8 @@ def choose_clicked(panels: list[str]) -> None:
         c = [c.get(str(i)) for i in range(len(c))] if isinstance(c, dict) else c
         if isinstance(c, list) and len(c) == 3 and c[2] is not None and 0 <= int(c[2]) < len(panels):
             xy = {X.key: round(float(p["x"]), 4), Y.key: round(float(p["y"]), 4)}
-            return page.state.store().update({POINT.key: panels[int(c[2])], **xy})
+            page.state.store().update({POINT.key: panels[int(c[2])], **xy})
+            return
 
 
 experiment, data = xf.sidebar(page, DEFAULTS)
@@ -165,13 +166,14 @@ point_loss = page.control(among(POINT, list(fine)), container=cols[0])
 x, y = (page.control(f, container=c) for f, c in zip(coordinates(point_loss), cols[1:], strict=True))
 one, spots = {point_loss: labels[point_loss]}, ((0.0, 0.0), (x, y))  # the trained weights, the chosen point
 if values := page.per_loss(one, lambda n: [lv.point_value(base, choices[n], *view, *at) for at in spots]):
-    ((loss0, acc0), (loss, acc)), m = values[point_loss], st.columns(4)
-    m[0].metric(
-        f"Loss at ({x:.3g}, {y:.3g})", f"{loss:.4g}", f"{loss - loss0:+.3g} vs centre", delta_color="inverse"
-    )
+    ((loss0, acc0), (loss, acc)), m, moved = values[point_loss], st.columns(4), (x, y) != (0.0, 0.0)
+    delta = f"{loss - loss0:+.3g} vs centre" if moved else None
+    m[0].metric(f"Loss at ({x:.3g}, {y:.3g})", f"{loss:.4g}", delta, delta_color="inverse")
     m[1].metric("Loss at the centre", f"{loss0:.4g}")
     if acc == acc:  # NaN for regression
-        m[2].metric("Accuracy at the point", f"{acc:.1%}", f"{(acc - acc0) * 100:+.1f} pts")
+        m[2].metric(
+            "Accuracy at the point", f"{acc:.1%}", f"{(acc - acc0) * 100:+.1f} pts" if moved else None
+        )
         m[3].metric("Accuracy at the centre", f"{acc0:.1%}")
 if data.task == "regression":
     st.info("Decision boundaries need a classification dataset; this one is regression.")

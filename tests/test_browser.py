@@ -91,23 +91,21 @@ def _browser(p):
 
 
 @pytest.mark.browser
-def test_settings_survive_a_visit_to_another_page(served_app):
-    """A setting made on Train & compare survives a visit to another page, although Streamlit drops the
-    widget's own state when its page is not drawn."""
+def test_a_page_opened_directly_shows_the_apps_navigation_and_keeps_settings(served_app):
+    """A fresh server asked for /train_compare shows app.py's navigation (not one built from pages/), and a
+    setting made there survives a visit to another page, although Streamlit drops the widget's own state."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = _browser(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            # Streamlit 1.67 serves the very first request of a fresh server with a navigation built from
-            # pages/ (a known limitation, see the README); from the second on, app.py's navigation is used.
-            page.goto(served_app, timeout=15_000)
-            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
             page.goto(f"{served_app}/train_compare?epochs=30&n=60", timeout=15_000)
             page.get_by_role("heading", name="Train & compare").first.wait_for(timeout=20_000)
             nav = page.locator('[data-testid="stSidebarNav"]')
-            nav.get_by_text("Loss landscape", exact=True).wait_for(timeout=10_000)  # the app's own titles
+            # the app's own titles and sections: a navigation built from pages/ says "app", "landscape", ...
+            nav.get_by_text("Loss landscape", exact=True).wait_for(timeout=10_000)
+            assert nav.get_by_text("app", exact=True).count() == 0
             shown = page.get_by_role("slider", name="Epochs").get_attribute("aria-valuetext")
             nav.get_by_text("Loss shapes", exact=True).click()
             page.get_by_role("heading", name="Loss shapes").first.wait_for(timeout=20_000)

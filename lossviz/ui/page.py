@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from lossviz.ui import widgets
 from lossviz.ui.fields import Field
@@ -25,6 +26,7 @@ class Page:
     """One page's run: its state, its controls, and the messages it shows."""
 
     def __init__(self, name: str, title: str, caption: str) -> None:
+        _leave_folder_navigation()
         st.title(title)
         st.caption(caption)
         self.warnings = st.container()
@@ -68,3 +70,16 @@ class Page:
         """Write the page's state to the URL (call once, at the end of the page)."""
         self.state.sync()
 
+
+
+def _leave_folder_navigation() -> None:
+    """Rerun through app.py when Streamlit ran this page under the navigation it builds from pages/.
+
+    Streamlit (1.67) starts in its old folder mode when a pages/ folder sits beside the main script, and
+    stays in it until the public st.navigation is called. A fresh server asked for /train_compare therefore
+    runs the page file directly, with a page list "app, calibration, landscape, ..." instead of app.py's
+    sections. Leaving the mode is what app.py's st.navigation does; the rerun then goes through app.py.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
