@@ -6,6 +6,7 @@ Defaults are read from lossviz.experiment's dataclasses, so each default is writ
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -22,6 +23,7 @@ from lossviz.experiment import (
     register_csv,
 )
 from lossviz.models import ACTIVATIONS
+from lossviz.presets import Preset
 from lossviz.results import Dataset
 from lossviz.train import OPTIMIZERS
 from lossviz.ui import runs, widgets
@@ -319,3 +321,25 @@ def sidebar(page: Page, defaults: dict[str, tuple[str, ...]]) -> tuple[Experimen
     if len(names) > runs.MAX_LOSSES:
         st.warning(f"{len(names)} losses picked; only the first {runs.MAX_LOSSES} are trained: remove some.")
     return with_losses(Experiment(data_spec, model_spec, optim_spec), selection), data
+
+
+def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[[], None]) -> None:
+    """A button per preset, two columns; a click loads the preset's experiment and losses, then on_load()."""
+
+    def on_click(key: str) -> None:
+        experiment = presets[key].experiment
+        load(page.state, experiment)
+        widgets.load_losses(page.state, experiment.losses)
+        on_load()
+
+    st.markdown("**Presets** reproduce claims from the papers: one click loads every setting and trains.")
+    columns = st.columns(2)
+    for i, (key, preset) in enumerate(presets.items()):
+        columns[i % 2].button(
+            preset.title,
+            key=f"{page.state.page}.preset.{key}",
+            help=preset.claim,
+            on_click=on_click,
+            args=(key,),
+            width="stretch",
+        )

@@ -21,6 +21,7 @@ from torch import nn
 from lossviz import evaluate, losses
 from lossviz import experiment as ex
 from lossviz.experiment import DataSpec, Experiment, LossChoice
+from lossviz.figures import train as figures
 from lossviz.results import Curve, Dataset, DecisionMap, History
 
 MAX_LOSSES = 6
@@ -246,3 +247,67 @@ WEIGHT_CAPTION = (
     "(squared error, cross-entropy) lets noisy samples pull hardest; bounded or redescending losses cap "
     "their pull. With imbalance, the ratio says how much harder a loss pulls on the minority class."
 )
+
+
+# ------------------------------------------------------------------ a result's figure panels (cached pieces)
+
+
+def _frames(result: TrainResult, per_loss: list[list[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Per-loss snapshot items aligned on the union of snapshot epochs, with the frames' labels."""
+    epochs = [result.histories[n].snapshot_epochs for n in result.names]
+    union, aligned = evaluate.frames_by_epoch(epochs, per_loss)
+    return [f"epoch {e}" for e in union], aligned
+
+
+def boundary_panels(result: TrainResult) -> tuple[list[str], list[figures.BoundaryPanel]]:
+    """(frame labels, one panel of decision maps per loss) for the animated boundary figure."""
+    base, choices = result.experiment.base(), [result.choice(n) for n in result.names]
+    labels, maps = _frames(result, [snapshot_maps(base, c) for c in choices])
+    titles = [panel_title(c, result.histories[c.name]) for c in choices]
+    return labels, [
+        figures.BoundaryPanel(c.name, t, m) for c, t, m in zip(choices, titles, maps, strict=True)
+    ]
+
+
+def fit_panels(result: TrainResult) -> tuple[list[str], list[figures.FitPanel]]:
+    """(frame labels, one panel of fitted curves per loss) for a 1-D regression."""
+    base, choices = result.experiment.base(), [result.choice(n) for n in result.names]
+    labels, fits = _frames(result, [snapshot_fits(base, c) for c in choices])
+    return labels, [figures.FitPanel(c.name, run_label(c), f) for c, f in zip(choices, fits, strict=True)]
+
+
+def prediction_panels(result: TrainResult) -> list[figures.PredictionPanel]:
+    """Test predictions of every loss (regression with several features)."""
+    base = result.experiment.base()
+    return [
+        figures.PredictionPanel(n, run_label(result.choice(n)), predictions(base, result.choice(n)))
+        for n in result.names
+    ]
+
+
+def curve_panels(result: TrainResult) -> list[figures.RunPanel]:
+    """Every loss's History for the training-curve figure."""
+    return [figures.RunPanel(result.histories[n], run_label(result.choice(n))) for n in result.names]
+
+
+def metrics_rows(result: TrainResult, data: Dataset) -> list[dict[str, Any]]:
+    """The metrics table: final test scores and training time per loss."""
+    base = result.experiment.base()
+    rows = [
+        figures.MetricsRow(
+            run_label(result.choice(n)),
+            evaluate.test_scores(data, predictions(base, result.choice(n))),
+            result.histories[n].seconds,
+        )
+        for n in result.names
+    ]
+    return figures.metrics_table(runs=rows, task=data.task)
+
+
+def weight_panels(result: TrainResult) -> list[figures.WeightPanel]:
+    """Per-sample gradient weights of every loss's final weights."""
+    base = result.experiment.base()
+    return [
+        figures.WeightPanel(n, run_label(result.choice(n)), gradient_weights(base, result.choice(n)))
+        for n in result.names
+    ]
