@@ -13,10 +13,11 @@ import math
 import types
 import typing
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, get_args, get_origin
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -305,6 +306,7 @@ def run(
     progress: Progress | None = None,
     device: str | torch.device | None = None,
     data: Dataset | None = None,
+    on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     **params: float,
 ) -> Run:
     """Train one loss (hyperparameters from params, else from the experiment's choice, else defaults)."""
@@ -328,6 +330,7 @@ def run(
         progress=progress,
         rho=o.rho,
         momentum=o.momentum,
+        on_snapshot=on_snapshot,
     )
     return Run(
         experiment=replace(experiment, losses=(choice,)),

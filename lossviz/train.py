@@ -315,6 +315,7 @@ def fit(
     *,
     rho: float = 0.05,
     momentum: float = 0.9,
+    on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> History:
     """Train a copy of model on data.X_train / data.y_train with loss; per-epoch metrics and snapshots.
 
@@ -325,7 +326,8 @@ def fit(
     dicts are taken at evenly spaced epochs including 0. A non-finite training loss stops the run:
     History.diverged is True and the message says when. The model passed in is never modified; rebuild the
     trained one with `with_state(model, history.final_state)`. progress(fraction, message) is called at most
-    about 100 times. rho is SAM's neighbourhood radius, momentum that of "momentum" and "sam". The context a
+    about 100 times. on_snapshot(epoch, parameters) is called with every snapshot as it is taken (a live
+    view). rho is SAM's neighbourhood radius, momentum that of "momentum" and "sam". The context a
     loss declares (class counts, feature norms, a running target) comes from lossviz.context.
     """
     recipe = Recipe(optimizer, lr, weight_decay, epochs, batch_size, seed, snapshots, rho, momentum)
@@ -360,6 +362,8 @@ def fit(
         record(epoch)
         if epoch in snapshot_at:
             taken.append((epoch, {n: p.detach().cpu().numpy().copy() for n, p in net.named_parameters()}))
+            if on_snapshot is not None:
+                on_snapshot(epoch, taken[-1][1])
         if (epoch % check_every == 0 or epoch == recipe.epochs) and not guard.check(epoch):
             break
         if progress is not None and epoch > 0 and (epoch % every == 0 or epoch == recipe.epochs):

@@ -54,9 +54,10 @@ if not experiment.losses:
     page.stop("Pick at least one loss in the sidebar.")
 if not trained:
     page.stop("Press **Train** to train the selected losses, or click a preset above.")
-bar = st.progress(0.0, text="Training…")
-result = st.session_state[runs.SHOWN] = runs.train_all(experiment, bar)  # other pages and tests read it
-bar.empty()
+bar, live = st.progress(0.0, text="Training…"), st.empty()
+drawing = runs.LiveBoundaries(live, experiment, data) if data.task != "regression" else None
+result = st.session_state[runs.SHOWN] = runs.train_all(experiment, bar, drawing)  # other pages read it
+bar.empty(), live.empty()
 st.caption(f"Run: {runs.describe(experiment)}" + (f" · Data: {'; '.join(data.notes)}." if data.notes else ""))
 runs.show_problems(result)
 if not result.names:
@@ -74,13 +75,7 @@ elif data.task == "regression":
     st.plotly_chart(figures.prediction_figure(y_true=data.y_test, panels=predicted), key="train.fig.pred")
 else:
     st.subheader("Decision boundaries over training")
-    with st.spinner("Evaluating the snapshots on the map grid…"):
-        frames, maps = runs.boundary_panels(result)
-    points = page.control(POINTS)
-    st.plotly_chart(
-        figures.boundary_figure(data=data, panels=maps, frame_labels=frames, show_points=points),
-        key="train.fig.boundaries",
-    )
+    runs.boundary_view(page, result, data, page.control(POINTS))
     st.caption(runs.map_caption(data))
 
 st.subheader("Training curves")

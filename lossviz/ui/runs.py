@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from lossviz import experiment as ex
 from lossviz.experiment import DataSpec, Experiment, LossChoice
 from lossviz.figures import train as figures
 from lossviz.results import Curve, Dataset, DecisionMap, History
+from lossviz.ui.fields import Field
 
 MAX_LOSSES = 6
 SHOWN = "_lv.train.result"  # session_state: the TrainResult the Train & compare page shows now
@@ -61,10 +63,14 @@ def dataset(spec: DataSpec) -> Dataset:
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def history(
-    base: Experiment, choice: LossChoice, _progress: Callable[[float, str], None] | None = None
+    base: Experiment,
+    choice: LossChoice,
+    _progress: Callable[[float, str], None] | None = None,
+    _on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> History:
-    """One loss trained within base (cached on base and the loss; _progress is not part of the key)."""
-    return ex.run(base, choice, progress=_progress, device="cpu", data=dataset(base.data)).history
+    """One loss trained within base (cached on base and the loss; the callbacks are not part of the key)."""
+    data = dataset(base.data)
+    return ex.run(base, choice, progress=_progress, device="cpu", data=data, on_snapshot=_on_snapshot).history
 
 
 @st.cache_resource(max_entries=64)
@@ -138,8 +144,15 @@ def _in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> An
     return box["value"]
 
 
-def train_all(experiment: Experiment, bar: Any) -> TrainResult:
-    """Train every loss of the experiment (cached per loss), driving one st.progress bar over all of them."""
+Live = Callable[[str, int, dict[str, np.ndarray]], None]  # (loss, epoch, parameters) of a fresh snapshot
+
+
+def train_all(experiment: Experiment, bar: Any, live: Live | None = None) -> TrainResult:
+    """Train every loss of the experiment (cached per loss), driving one st.progress bar over all of them.
+
+    live(loss, epoch, parameters) is called from the script thread with each snapshot as training takes it,
+    so a page can draw the run while it happens (a cached run calls it with nothing).
+    """
     base = experiment.base()
     histories: dict[str, History] = {}
     errors: dict[str, str] = {}
@@ -147,27 +160,73 @@ def train_all(experiment: Experiment, bar: Any) -> TrainResult:
     for i, choice in enumerate(experiment.losses):
         label = run_label(choice)
         updates: queue.SimpleQueue[tuple[float, str]] = queue.SimpleQueue()
+        snapshots: queue.SimpleQueue[tuple[int, dict[str, np.ndarray]]] = queue.SimpleQueue()
         latest = [(0.0, "starting")]
 
         def show(
-            i: int = i, label: str = label, updates: queue.SimpleQueue = updates, latest: list = latest
+            i: int = i,
+            choice: LossChoice = choice,
+            label: str = label,
+            updates: queue.SimpleQueue = updates,
+            snapshots: queue.SimpleQueue = snapshots,
+            latest: list = latest,
         ) -> None:
             while not updates.empty():
                 latest[0] = updates.get()
             fraction, message = latest[0]
             bar.progress(min((i + fraction) / count, 1.0), text=f"{label} ({i + 1}/{count}): {message}")
+            newest = None
+            while not snapshots.empty():
+                newest = snapshots.get()
+            if newest is not None and live is not None:
+                live(choice.name, *newest)
+
+        def work(
+            choice: LossChoice = choice,
+            updates: queue.SimpleQueue = updates,
+            snapshots: queue.SimpleQueue = snapshots,
+        ) -> History:
+            return history(
+                base,
+                choice,
+                _progress=lambda f, m: updates.put((f, m)),
+                _on_snapshot=lambda e, p: snapshots.put((e, p)),
+            )
 
         try:
-            histories[choice.name] = _in_thread(
-                lambda choice=choice, updates=updates: history(
-                    base, choice, _progress=lambda f, m: updates.put((f, m))
-                ),
-                show,
-            )
+            histories[choice.name] = _in_thread(work, show)
         except Exception as err:  # shown per loss as st.error, never a traceback
             errors[choice.name] = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
     bar.progress(1.0, text=f"Trained {len(histories)} of {count} losses")
     return TrainResult(experiment=experiment, histories=histories, errors=errors)
+
+
+class LiveBoundaries:
+    """Draws each loss's decision map at its newest snapshot into one placeholder while training runs."""
+
+    def __init__(self, placeholder: Any, experiment: Experiment, data: Dataset, every: float = 0.25) -> None:
+        self.placeholder, self.base, self.data, self.every = placeholder, experiment.base(), data, every
+        self.choices = {c.name: c for c in experiment.losses}
+        self.maps: dict[str, tuple[int, DecisionMap]] = {}
+        self.drawn = 0.0
+
+    def __call__(self, name: str, epoch: int, parameters: dict[str, np.ndarray]) -> None:
+        model = initial_model(self.base, name)
+        self.maps[name] = (epoch, evaluate.decision_map(model, losses.get(name).task, self.data, parameters))
+        if time.monotonic() - self.drawn >= self.every:
+            self.draw()
+
+    def draw(self) -> None:
+        """Show the maps gathered so far (one panel per loss, in selection order)."""
+        panels = [
+            figures.BoundaryPanel(
+                n, f"{losses.get(n).title}<br><span style='font-size:11px'>training · epoch {e}</span>", [m]
+            )
+            for n, (e, m) in self.maps.items()
+        ]
+        if panels:
+            self.placeholder.plotly_chart(figures.boundary_figure(data=self.data, panels=panels))
+        self.drawn = time.monotonic()
 
 
 def show_problems(result: TrainResult) -> None:
@@ -229,7 +288,7 @@ def map_caption(data: Dataset) -> str:
     else:
         colour = "Colour: the predicted class, paler where the model is less confident. "
     text = (
-        f"Press ▶ Play or drag the epoch slider to replay training. {colour}Points: training data coloured "
+        f"Drag the epoch slider or press ▶ Replay to watch training. {colour}Points: training data coloured "
         "by the label the model was given; X = a flipped (noisy) label."
     )
     if data.projection is not None:
@@ -311,3 +370,31 @@ def weight_panels(result: TrainResult) -> list[figures.WeightPanel]:
         figures.WeightPanel(n, run_label(result.choice(n)), gradient_weights(base, result.choice(n)))
         for n in result.names
     ]
+
+
+@st.fragment
+def boundary_view(page: Any, result: TrainResult, data: Dataset, show_points: bool) -> None:
+    """The decision boundaries at one epoch, an epoch slider and a replay button, rerun on their own.
+
+    One frame is sent per step (a Plotly animation would send every frame on every load); the slider and
+    the replay live in a fragment, so moving them reruns only this view.
+    """
+    frames, panels = boundary_panels(result)
+    epoch = page.control(Field("epoch", "Epoch", "select_slider", frames[-1], options=tuple(frames)))
+    chart = st.empty()
+
+    def draw(i: int) -> None:
+        shown = [replace(p, maps=[p.maps[i]]) for p in panels]
+        chart.plotly_chart(
+            figures.boundary_figure(data=data, panels=shown, show_points=show_points),
+            key=None if replaying else "train.fig.boundaries",
+        )
+
+    replaying = st.button("▶ Replay training", key="train.replay", help="Steps through the snapshots.")
+    if replaying:
+        for i in range(len(frames)):
+            draw(i)
+            time.sleep(0.15)
+    else:
+        draw(frames.index(epoch))
+    page.state.sync()  # a fragment rerun skips the page's own finish()

@@ -60,6 +60,40 @@ def test_train_tiny_config_shows_figures_metrics_and_histograms():
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_the_epoch_slider_and_replay_redraw_one_frame_at_a_time():
+    at = _page(TINY)
+    at.button(key="train.button").click().run()
+    last = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "frames" not in last or not last["frames"]  # one frame per message, not the whole animation
+    at.select_slider(key="train.epoch").set_value("epoch 0").run()
+    assert not at.exception
+    first = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert first["data"][0]["z"] != last["data"][0]["z"]  # the initial weights draw another boundary
+    assert at.query_params["epoch"] == "epoch 0"
+    at.button(key="train.replay").click().run()
+    assert not at.exception and at.get("plotly_chart")
+
+
+def test_training_is_drawn_live_with_each_snapshot():
+    from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
+
+    experiment = Experiment(DataSpec(n=60), ModelSpec(width=8, depth=1), OptimSpec(epochs=13, snapshots=5, seed=7),
+                            (LossChoice("focal"), LossChoice("gce")))  # fmt: skip
+    seen: list[tuple[str, int]] = []
+
+    class Bar:
+        def progress(self, *args, **kwargs):
+            pass
+
+    result = runs.train_all(experiment, Bar(), lambda name, epoch, params: seen.append((name, epoch)))
+    assert result.names == ["focal", "gce"]
+    assert [n for n, _ in seen][:1] == ["focal"] and (
+        "gce",
+        13,
+    ) in seen  # the newest snapshot reaches the view
+    assert all(e in result.histories[n].snapshot_epochs for n, e in seen)
+
+
 def test_changing_a_setting_after_training_retrains_so_the_view_matches_the_controls():
     at = _page(TINY)
     at.button(key="train.button").click().run()
@@ -103,7 +137,7 @@ def test_every_preset_round_trips_through_the_controls(key, monkeypatch):
     assert _result(at).experiment == PRESETS[key].experiment
 
 
-def _no_training(experiment, bar):
+def _no_training(experiment, bar, live=None):
     return runs.TrainResult(experiment=experiment, histories={}, errors={})
 
 
