@@ -32,7 +32,17 @@ CAPTION = (
     "Compare losses' shapes, autograd gradients and the samples they emphasise; properties are measured, "
     "not typed in. Copy the URL to share this exact view."
 )
-SCROLL = "<style>.katex-display{overflow-x:auto;overflow-y:hidden;padding:0.2em 0}</style>"  # never clip
+# Long formulas break into lines at (top-level text, end of its line, start of the next); what still does not
+# fit its column scrolls, the thumb always shown (Streamlit hides scrollbars until hover).
+BREAKS = (
+    (r",\ ", ",", ""),
+    (r",\quad ", ",", ""),
+    (r";\ ", ";", ""),
+    (r"\ \text{", "", r"\text{"),
+    (" = ", "", "= "),
+)
+PAIRS = ("{}", "()", "[]", (r"\begin", r"\end"))  # a break inside any of these is not top-level
+SCROLL = "<style>.katex-display{overflow-x:auto;overflow-y:hidden;scrollbar-color:#bbb transparent}</style>"
 
 # Controls: the key is the URL name unless `url` differs. Options that depend on other controls are filled in
 # by `offer`, whose per-task (or per-loss) key lets each task keep its own choice.
@@ -46,23 +56,32 @@ N_CURVES = Field("sweep.n", "Curves", "int", 5, low=3, high=11)
 SIMPLEX = Field("simplex", "Loss on the simplex", "select", None, format=widgets.loss_label)
 
 
-def offer(field: Field, options: list[str], preferred: str, within: str = "") -> Field:
-    """The field over these options, stored per `within`, defaulting to the preferred option when offered."""
+def offer(field: Field, options: list[str], preferred: str = "", within: str = "") -> Field:
+    """The field over these options, stored per `within`; its default is the preferred option when offered."""
     default = preferred if preferred in options else options[0]
     key = f"{field.key}.{within}" if within else field.key
     return replace(field, key=key, url=field.key, default=default, options=tuple(options))
 
 
 def tex(latex: str) -> str:
-    """A long formula split at its top-level `,\\ ` into centred lines, so a narrow column never clips it."""
-    lines: list[str] = []
-    for part in latex.split(r",\ ") if len(latex) > 60 else [latex]:
-        pairs = ("{}", (r"\begin", r"\end"), (r"\left", r"\right"))
-        if lines and any(lines[-1].count(a) != lines[-1].count(b) for a, b in pairs):
-            lines[-1] += r",\ " + part  # that comma sits inside a group
-        else:
-            lines.append(part)
-    return lines[0] if len(lines) == 1 else r"\begin{gathered}" + r",\\ ".join(lines) + r"\end{gathered}"
+    """A formula over 50 characters broken into centred lines at its top-level BREAKS (at ` = ` only after a
+    long left side, in a line with no text or environment), so a narrow column does not clip it."""
+    lines = [latex]
+    for at, end, start in BREAKS:
+        broken: list[str] = []
+        for line in lines:
+            parts: list[str] = []
+            for part in line.split(at):
+                if parts and any(parts[-1].count(a) != parts[-1].count(b) for a, b in PAIRS):
+                    parts[-1] += at + part  # that break sits inside a group
+                else:
+                    parts.append(part)
+            keep = at == " = " and (len(parts[0]) < 20 or r"\text" in line or r"\begin" in line)
+            if len(line) <= 50 or keep:
+                parts = [line]
+            broken += [start * (i > 0) + p + end * (i < len(parts) - 1) for i, p in enumerate(parts)]
+        lines = broken
+    return lines[0] if len(lines) == 1 else r"\begin{gathered}" + r" \\ ".join(lines) + r"\end{gathered}"
 
 
 def formula_card(name: str) -> None:
@@ -96,7 +115,7 @@ with st.sidebar:
     st.header("Loss shapes")
     task, mode = page.control(TASK), page.control(MODE)
     compared, swept_loss, swept_param = TEACHING[task]
-    axis = page.control(offer(AXIS, list(shapes.axes_for(task)), "", task))
+    axis = page.control(offer(AXIS, list(shapes.axes_for(task)), within=task))
     n_classes = page.control(K) if task == "multiclass" else 3
     if mode == "compare":
         default = tuple(n for n in compared if n in losses.names(task)) or tuple(losses.names(task)[:4])
