@@ -40,6 +40,7 @@ CLASS_COLORS: tuple[str, ...] = (
 FLIPPED_NAME = "flipped label"
 _REGION_LIGHTEN = 0.5  # regions are class colours mixed half with white, so points stay visible on top
 _MAX_OVERLAY = 0.85  # opacity of the white veil over a region where the model is at chance
+_HOVER_ALL_CLASSES = 3  # the map hover lists every class up to this K, else only the most likely one
 
 
 def class_color(k: int) -> str:
@@ -141,27 +142,38 @@ def _map_traces(
             go.Contour(
                 x=xs,
                 y=ys,
-                z=lean(probs[..., 1]),
-                zmin=0.0,
-                zmax=1.0,
+                # P(class 1) in 1/255 steps as bytes: a quarter of float32's JSON, finer than the eye sees
+                z=np.rint(255.0 * probs[..., 1]).astype(np.uint8),
+                zmin=0,
+                zmax=255,
                 zauto=False,
                 colorscale=_binary_colorscale(),
-                contours=dict(coloring="heatmap", start=0.5, end=0.5, size=1.0, showlines=True),
+                contours=dict(coloring="heatmap", start=127.5, end=127.5, size=255, showlines=True),
                 line=dict(color="#222", width=1.6),
                 showscale=show_scale,
-                colorbar=dict(title=dict(text=f"P({class_names[1]})", side="right"), thickness=12, len=0.6),
-                hovertemplate=f"P({class_names[1]}) = %{{z:.3f}}<extra></extra>",
+                colorbar=dict(
+                    title=dict(text=f"P({class_names[1]})", side="right"),
+                    thickness=12,
+                    len=0.6,
+                    tickvals=[0, 63.75, 127.5, 191.25, 255],
+                    ticktext=["0", "0.25", "0.5", "0.75", "1"],
+                ),
+                hovertemplate=f"P({class_names[1]}) ≈ %{{z}}/255<extra></extra>",
                 name="P(class 1)",
             )
         ]
     predicted = probs.argmax(-1).astype(np.int8 if n_classes < 128 else np.int32)  # (ny, nx)
     confidence = probs.max(-1)  # (ny, nx) in [1/K, 1]
-    # veil opacity: _MAX_OVERLAY at chance (1/K), 0 at certainty -> lightness shows confidence
-    veil = np.clip((1.0 - confidence) / (1.0 - 1.0 / n_classes), 0.0, 1.0)
-    # whole percentages as bytes: the hover's numbers for a fraction of the JSON of strings per node
-    percent = np.rint(100.0 * probs).astype(np.uint8)  # (ny, nx, K)
-    shown = range(min(n_classes, 10))  # the hover lists at most ten classes
-    hover = "<br>".join(f"P({class_names[k]}) = %{{customdata[{k}]}}%" for k in shown)
+    # veil opacity: _MAX_OVERLAY at chance (1/K), 0 at certainty -> lightness shows confidence; in whole
+    # percent as bytes (the eye cannot tell 1% of opacity apart, and bytes are a quarter of float32's JSON)
+    veil = np.rint(100.0 * np.clip((1.0 - confidence) / (1.0 - 1.0 / n_classes), 0.0, 1.0)).astype(np.uint8)
+    # whole percentages as bytes for the hover: every class up to three, else the most likely class only
+    if n_classes <= _HOVER_ALL_CLASSES:
+        custom = np.rint(100.0 * probs).astype(np.uint8)  # (ny, nx, K)
+        hover = "<br>".join(f"P({class_names[k]}) = %{{customdata[{k}]}}%" for k in range(n_classes))
+    else:
+        custom = np.stack([predicted.astype(np.uint8), np.rint(100.0 * confidence).astype(np.uint8)], -1)
+        hover = "most likely class #%{customdata[0]}: P = %{customdata[1]}%"
     return [
         go.Heatmap(
             x=xs,
@@ -177,13 +189,13 @@ def _map_traces(
         go.Heatmap(
             x=xs,
             y=ys,
-            z=lean(veil),
-            zmin=0.0,
-            zmax=1.0,
+            z=veil,
+            zmin=0,
+            zmax=100,
             colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, f"rgba(255,255,255,{_MAX_OVERLAY})"]],
             showscale=False,
             zsmooth="best",
-            customdata=percent[..., : len(shown)],
+            customdata=custom,
             hovertemplate=hover + "<extra></extra>",
             name="confidence",
         ),
@@ -311,7 +323,7 @@ def boundary_figure(
     panels: Sequence[BoundaryPanel],
     frame_labels: Sequence[str] = (),
     height_per_row: int = 360,
-    max_points: int = 1500,
+    max_points: int = 3000,
     show_points: bool = True,
 ) -> go.Figure:
     """Small multiples of decision maps (one panel per loss, shared axes) with the training points.
@@ -332,7 +344,9 @@ def boundary_figure(
             fig.add_trace(trace, row=row, col=col)
             map_traces.append(len(fig.data) - 1)
         if show_points:
-            for trace in _point_traces(data, xy, show_legend=i == 0, max_points=max_points):
+            # every panel repeats the points: share one budget between them (at least 400 each)
+            per_panel = max(min(400, max_points), max_points // len(panels))
+            for trace in _point_traces(data, xy, show_legend=i == 0, max_points=per_panel):
                 fig.add_trace(trace, row=row, col=col)
     xs, ys = panels[0].maps[-1].xs, panels[0].maps[-1].ys
     fig.update_xaxes(range=[float(xs[0]), float(xs[-1])], showgrid=False, zeroline=False)

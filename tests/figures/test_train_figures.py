@@ -11,7 +11,15 @@ import pytest
 
 from lossviz.figures import palette
 from lossviz.figures import train as figures
-from lossviz.figures.train import BoundaryPanel, FitPanel, MetricsRow, PredictionPanel, RunPanel, WeightPanel
+from lossviz.figures.train import (
+    BoundaryPanel,
+    FitPanel,
+    MetricsRow,
+    PredictionPanel,
+    RunPanel,
+    WeightPanel,
+    _map_traces,
+)
 from lossviz.results import Curve, Dataset, DecisionMap, History, Projection
 from tests.figures.checks import assert_round_log_ticks
 
@@ -103,9 +111,9 @@ def test_binary_boundary_map_keeps_the_grid_orientation_and_marks_flipped_points
         np.testing.assert_allclose(contour.x, decision.xs, rtol=1e-6)
         np.testing.assert_allclose(contour.y, decision.ys, rtol=1e-6)
         # proba[i, j] at (xs[j], ys[i]): z is not transposed
-        np.testing.assert_allclose(np.asarray(contour.z), decision.proba[..., 1], rtol=1e-6)
-        assert contour.z.dtype == np.float32  # lean JSON
-        assert contour.contours.start == contour.contours.end == 0.5  # the decision boundary line
+        np.testing.assert_allclose(np.asarray(contour.z) / 255, decision.proba[..., 1], atol=0.5 / 255 + 1e-9)
+        assert contour.z.dtype == np.uint8  # lean JSON: P(class 1) in 1/255 steps
+        assert contour.contours.start == contour.contours.end == 127.5  # P = 0.5: the decision boundary
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:2] == ["CROSS_ENTROPY", "GCE"]
     assert fig.layout.annotations[1].font.color == palette.color_for("gce")
@@ -132,8 +140,9 @@ def test_multiclass_map_is_argmax_with_a_confidence_veil():
     argmax, veil = _traces(fig, "heatmap")
     np.testing.assert_array_equal(np.asarray(argmax.z), certain.argmax(-1))
     veil_z = np.asarray(veil.z)
-    assert veil_z[0, 0] == pytest.approx(0.0, abs=1e-6) and veil_z[0, 1] == pytest.approx(1.0, abs=1e-6)
-    assert np.all((veil_z >= 0) & (veil_z <= 1))
+    assert veil_z.dtype == np.uint8 and veil.zmax == 100  # whole percent of the veil's full opacity
+    assert veil_z[0, 0] == 0 and veil_z[0, 1] == 100
+    assert np.all(veil_z <= 100)
     # the hover gives every class's probability in whole percent, from one byte per class and node
     assert veil.customdata.dtype == np.uint8 and veil.customdata.shape == (5, 7, 3)
     np.testing.assert_array_equal(veil.customdata[0, 0], [0, 0, 100])
@@ -153,9 +162,13 @@ def test_frames_animate_only_the_maps_and_start_at_the_last_frame():
     for f, frame in enumerate(fig.frames):
         assert list(frame.traces) == map_indices
         for trace, loss_maps in zip(frame.data, maps, strict=True):
-            np.testing.assert_allclose(np.asarray(trace.z), loss_maps[f].proba[..., 1], rtol=1e-6)
+            np.testing.assert_allclose(
+                np.asarray(trace.z) / 255, loss_maps[f].proba[..., 1], atol=0.5 / 255 + 1e-9
+            )
     # the figure itself shows the last frame, and the slider says so
-    np.testing.assert_allclose(np.asarray(fig.data[map_indices[0]].z), maps[0][-1].proba[..., 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(fig.data[map_indices[0]].z) / 255, maps[0][-1].proba[..., 1], atol=0.002
+    )
     slider = fig.layout.sliders[0]
     assert slider.active == 3
     assert [s.label for s in slider.steps] == ["epoch 0", "epoch 5", "epoch 10", "epoch 15"]
@@ -395,3 +408,15 @@ def test_gradient_weight_figure_reports_the_mean_weight_ratio():
     assert len(_traces(clean_only, "bar")) == 1 and clean_only.layout.annotations[0].text == "GCE"
     with pytest.raises(ValueError, match="differ in shape"):
         figures.gradient_weight_figure(panels=[WeightPanel("a", "A", np.zeros(3))], noisy=noisy)
+
+
+def test_many_classes_hover_only_the_most_likely_class_to_keep_the_map_small():
+    k = 10
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(k), size=(6, 8))
+    decision = DecisionMap(np.linspace(0, 1, 8), np.linspace(0, 1, 6), probs)
+    traces = _map_traces(decision, k, [f"c{i}" for i in range(k)], False)
+    veil = traces[1]
+    assert veil.customdata.shape == (6, 8, 2)  # (class, percent), not K percentages per node
+    np.testing.assert_array_equal(veil.customdata[..., 0], probs.argmax(-1))
+    np.testing.assert_array_equal(veil.customdata[..., 1], np.rint(100 * probs.max(-1)))
