@@ -1,6 +1,7 @@
 """Figures of the Landscape view: loss surfaces as small multiples on one colour scale (contour or 3-D) with
 the training trajectory, 1-D slices, interpolation between two solutions, Hessian spectra and sharpness.
-Every builder takes keyword arguments and one panel per loss (name for colour, label, data).
+Every builder takes keyword arguments and one panel per loss (name for colour, label, data); next to each
+figure, what the page says about it (captions, metric cards, table rows) and how a click on it is read.
 
 Follows "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) and, for sharpness vs 2/lr,
 "Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability" (Cohen et al., 2021).
@@ -9,8 +10,9 @@ Follows "Visualizing the Loss Landscape of Neural Nets" (Li et al., 2018) and, f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,7 +29,19 @@ from lossviz.figures.palette import (
     styled_figure,
     tick_text,
 )
-from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface, Trajectory
+from lossviz.figures.train import BoundaryPanel, boundary_figure
+from lossviz.results import (
+    Curvature,
+    Curve,
+    Dataset,
+    DecisionMap,
+    Interpolation,
+    Plane,
+    Sharpness,
+    Spectrum,
+    Surface,
+    Trajectory,
+)
 
 N_LEVELS = 24  # contour levels shared by every panel
 _LOG_FLOOR = 1e-6  # with a log scale, values below this fraction of the largest are drawn at the floor
@@ -35,6 +49,7 @@ TRAJECTORY_COLOR = "#ffffff"
 POINT_COLOR = "#e4002b"
 GRID_NAME = "grid"  # name of the invisible, clickable grid-point traces
 CLICK_NODES = 21  # clickable nodes per axis and panel
+AXIS_SYMBOLS = {"random": ("δ", "η"), "pca": ("PC1", "PC2")}  # short axis titles of each kind of plane
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -185,7 +200,7 @@ def surfaces_figure(
     three_d: bool = False,
     log: bool = False,
     axis_titles: tuple[str, str] = ("δ", "η"),
-    point: tuple[int, float, float] | None = None,
+    point: tuple[int | str, float, float] | None = None,
     clickable: bool = True,
     height_per_row: int = 380,
 ) -> go.Figure:
@@ -193,9 +208,9 @@ def surfaces_figure(
 
     2-D: filled contours with the trajectory (white line, open circle at initialisation, the final weights at
     the origin) and, when clickable, invisible markers on grid nodes (at most CLICK_NODES per axis) so a click
-    selects a point (customdata = [loss, accuracy, panel]). point = (panel index, x, y) is marked with a red
-    cross. 3-D: surfaces in scenes with the trajectory lifted onto the surface. log draws log10(loss), its
-    colour bar labelled in loss units.
+    selects a point (customdata = [loss, accuracy, panel]). point = (panel index or name, x, y) is marked with
+    a red cross (2-D only; nothing when no panel matches). 3-D: surfaces in scenes with the trajectory lifted
+    onto the surface. log draws log10(loss), its colour bar labelled in loss units.
     """
     n = len(panels)
     if n == 0:
@@ -341,7 +356,7 @@ def surfaces_figure(
             row=row,
             col=col,
         )
-        if point is not None and point[0] == i:
+        if point is not None and point[0] in (i, panel.name):
             fig.add_trace(
                 go.Scatter(
                     x=[point[1]],
@@ -378,6 +393,97 @@ def surfaces_figure(
     legend = ["trajectory", "initialisation", "trained weights (centre)", "chosen point"]
     legend_below(fig, legend, axis_title=not three_d)
     return fig
+
+
+def clicked_point(event: Mapping[str, Any] | None, panels: Sequence[str]) -> tuple[str, float, float] | None:
+    """(loss, x, y) of the first clicked point of surfaces_figure that names its panel, else None.
+
+    event is the chart's selection state; a point's customdata is [loss, accuracy, panel index] (grid nodes,
+    snapshots, the centre), arriving as a list or, for typed arrays, as {"0": .., "1": .., "2": ..}.
+    panels are the losses in panel order; x and y are rounded to 4 decimals for the number inputs.
+    """
+    for point in ((event or {}).get("selection") or {}).get("points") or []:
+        c = point.get("customdata")
+        c = [c.get(str(i)) for i in range(len(c))] if isinstance(c, dict) else c
+        if not (
+            isinstance(c, list) and len(c) == 3 and isinstance(c[2], (int, float)) and math.isfinite(c[2])
+        ):
+            continue
+        x, y = point.get("x"), point.get("y")
+        if 0 <= int(c[2]) < len(panels) and all(isinstance(v, (int, float)) for v in (x, y)):
+            return panels[int(c[2])], round(float(x), 4), round(float(y), 4)
+    return None
+
+
+def _share(fraction: float) -> str:
+    return "<1%" if 0 < fraction < 0.005 else f"{fraction:.0%}"
+
+
+def surfaces_caption(axes: str, seed: int, split: str, planes: Mapping[str, Plane]) -> str:
+    """What the surfaces' axes are and how much of each trajectory they hold (planes keyed by panel title)."""
+    if axes == "random":
+        # a random plane of a large model holds little of the trajectory: "<1%", not a flat "0%"
+        kept = ", ".join(f"{title} {_share(1 - p.residual)}" for title, p in planes.items())
+        return (
+            f"Axes δ, η: Gaussian directions (seeds {seed}, {seed + 1}), **filter-normalized** to each "
+            "model's weights (each filter gets the norm of that filter of the weights; biases stay put): "
+            "like-for-like planes for every loss. ★ trained weights; line: the training trajectory projected "
+            f"by least squares (share of its length in the plane: {kept}). One colour scale; loss on the "
+            f"{split} set."
+        )
+    kept = ", ".join(
+        f"{title} {p.explained[0]:.0%} + {p.explained[1]:.0%}"
+        for title, p in planes.items()
+        if p.explained is not None
+    )
+    return (
+        "Axes: the leading principal components of each model's own trajectory (θ_t − θ_final), so they "
+        f"differ between panels. Variance explained: {kept}. One colour scale; loss on the {split} set."
+    )
+
+
+POINT_CAPTION = (
+    "Click a point of a 2-D surface (or a snapshot), or type its coordinates: the weights there are "
+    "θ + x·d₁ + y·d₂, evaluated on a copy (the trained model is not touched)."
+)
+
+
+def point_metrics(
+    x: float, y: float, centre: tuple[float, float], at: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """st.metric arguments for the chosen point against the trained weights: loss, then accuracy unless NaN.
+
+    centre and at are (mean loss, accuracy) at (0, 0) and at (x, y); deltas only when the point moved.
+    """
+    (loss0, acc0), (loss, acc), moved = centre, at, (x, y) != (0.0, 0.0)
+    cards = [
+        dict(label=f"Loss at ({x:.3g}, {y:.3g})", value=f"{loss:.4g}", delta_color="inverse",
+             delta=f"{loss - loss0:+.3g} vs centre" if moved else None),
+        dict(label="Loss at the centre", value=f"{loss0:.4g}"),
+    ]  # fmt: skip
+    if not math.isnan(acc):  # NaN for regression
+        cards += [
+            dict(label="Accuracy at the point", value=f"{acc:.1%}",
+                 delta=f"{(acc - acc0) * 100:+.1f} pts" if moved else None),
+            dict(label="Accuracy at the centre", value=f"{acc0:.1%}"),
+        ]  # fmt: skip
+    return cards
+
+
+def point_boundary_figure(
+    *,
+    data: Dataset,
+    name: str,
+    label: str,
+    maps: tuple[DecisionMap, DecisionMap],
+    point: tuple[float, float],
+    height_per_row: int = 340,
+) -> go.Figure:
+    """One loss's decision maps side by side: at its trained weights and at point (x, y) of its plane."""
+    x, y = point
+    titles = (f"{label} · trained weights", f"at ({x:.3g}, {y:.3g})")
+    panels = [BoundaryPanel(name, title, [m]) for title, m in zip(titles, maps, strict=True)]
+    return boundary_figure(data=data, panels=panels, height_per_row=height_per_row)
 
 
 @dataclass(frozen=True)
@@ -497,6 +603,22 @@ def interpolation_figure(
     return fig
 
 
+def barrier_metrics(interpolation: Interpolation) -> list[dict[str, Any]]:
+    """st.metric arguments for the loss barrier of an interpolation and where it is (— without one)."""
+    where = f"{interpolation.barrier_alpha:.2f}" if interpolation.barrier > 0 else "—"
+    return [
+        dict(label="Loss barrier", value=f"{interpolation.barrier:.4g}",
+             help="max over α in [0, 1] of L(α) minus the chord"),
+        dict(label="at α", value=where),
+    ]  # fmt: skip
+
+
+BARRIER_CAPTION = (
+    "Both models start from the same weights and differ only in the loss; a barrier near 0: "
+    "the segment between them stays in low loss (linearly connected solutions)."
+)
+
+
 @dataclass(frozen=True)
 class SpectrumPanel:
     """One loss's Hessian eigenvalue density."""
@@ -580,3 +702,41 @@ def sharpness_figure(*, panels: Sequence[SharpnessPanel], height: int = 360) -> 
         fig.update_yaxes(**log_axis(shown))
     legend_below(fig, names)
     return fig
+
+
+CURVATURE_CAPTION = (
+    "Top Hessian eigenvalues (Lanczos), the trace (exact for small models, else Hutch++), the "
+    "eigenvalue density (stochastic Lanczos quadrature), and sharpness along training vs 2/lr."
+)
+
+
+def curvature_table(
+    *, curvatures: Mapping[str, Curvature], labels: Mapping[str, str], lr: float
+) -> list[dict[str, Any]]:
+    """Rows for st.dataframe, one per loss: top eigenvalues, trace ± standard error and how it was found,
+    λ₁ · lr / 2 (above 1: gradient descent at this lr is unstable there) and the parameter count."""
+    return [
+        {
+            "loss": labels.get(name, name),
+            **{f"λ{'₁₂₃'[k]}": float(v) for k, v in enumerate(c.eigenvalues[:3])},
+            "tr(H)": float(c.trace.value),
+            "± s.e.": float(c.trace.stderr),
+            "trace by": f"{c.trace.method}, {c.trace.n_matvecs} HVPs",
+            "λ₁ · lr / 2": float(c.eigenvalues[0]) * lr / 2,
+            "parameters": int(c.n_params),
+        }
+        for name, c in curvatures.items()
+    ]
+
+
+def sharpness_caption(*, lr: float, optimizer: str, full_batch_gd: bool) -> str:
+    """What the curvature is of, and whether the 2/lr threshold applies to how the models were trained."""
+    how = (
+        "full-batch gradient descent: the threshold applies"
+        if full_batch_gd
+        else f"{optimizer}, whose effective step differs: 2/lr is a reference"
+    )
+    return (
+        "Hessian of the mean training loss at the trained weights. λ₁ · lr / 2 > 1: gradient descent at this "
+        f"lr would be unstable there (edge of stability, 2/lr = {2 / lr:.3g}). Trained with {how}."
+    )

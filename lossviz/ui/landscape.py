@@ -2,12 +2,14 @@
 curvature of the models the shared experiment trains, keyed on (experiment.base(), LossChoice) like
 lossviz.ui.runs, so a model trained on Train & compare is reused here. Thin wrappers over lossviz.planes,
 lossviz.landscape ("Visualizing the Loss Landscape of Neural Nets", Li et al. 2018), lossviz.curvature and
-lossviz.evaluate; the context a loss needs comes from lossviz.context.
+lossviz.evaluate; the context a loss needs comes from lossviz.context. Also the button that borrows
+Train & compare's losses.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
@@ -25,6 +27,29 @@ MAX_GRID = 101  # refined grids are capped at 101² points per loss
 SLICE_POINTS = 101
 ALPHAS = np.linspace(-0.5, 1.5, 81)  # interpolation: both solutions and half a segment beyond each
 DEVICE = "cpu"  # the app's models are tiny: the CPU answers faster than a round trip to an accelerator
+TRAIN = "_lv.train"  # session_state: Train & compare's canonical settings
+
+
+def train_losses() -> dict[str, Any] | None:
+    """Train & compare's loss lists (`losses.<task>`) and hyperparameters (`<loss>.<param>`), or None before
+    that page has run in this session. Copied into this page's state, they reuse the models it trained."""
+    if (train := st.session_state.get(TRAIN)) is None:
+        return None
+    names = losses.names()
+    return {
+        k: v for k, v in train.items() if k.rsplit(".", 1)[-1] in losses.TASKS or k.split(".", 1)[0] in names
+    }
+
+
+def use_train_button(store: Callable[[], dict[str, Any]]) -> None:
+    """A sidebar button copying Train & compare's losses into store() (the page's canonical state)."""
+    st.sidebar.button(
+        "Use Train & compare's losses",
+        key="landscape.use_train",
+        on_click=lambda: store().update(train_losses() or {}),
+        disabled=train_losses() is None,
+        help="Copy the losses and hyperparameters picked there (the models it trained are reused).",
+    )
 
 
 def _split(base: Experiment, split: str) -> tuple[np.ndarray, np.ndarray]:

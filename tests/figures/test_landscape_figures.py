@@ -1,5 +1,6 @@
 """Landscape figures: one colour scale and one set of contour levels for all panels, the grid convention, the
-clickable grid nodes, the trajectory, log ticks, interpolation barrier, spectra and sharpness vs 2/lr."""
+clickable grid nodes and how a click on them is read back, the trajectory, log ticks, interpolation barrier,
+spectra and sharpness vs 2/lr, and the page's captions, metric cards and curvature table."""
 
 from __future__ import annotations
 
@@ -12,7 +13,19 @@ import pytest
 from lossviz.figures import landscape as figures
 from lossviz.figures import palette
 from lossviz.figures.landscape import SharpnessPanel, SlicePanel, SpectrumPanel, SurfacePanel
-from lossviz.results import Curve, Interpolation, Sharpness, Spectrum, Surface, Trajectory
+from lossviz.results import (
+    Curvature,
+    Curve,
+    Dataset,
+    DecisionMap,
+    Interpolation,
+    Plane,
+    Sharpness,
+    Spectrum,
+    Surface,
+    TraceEstimate,
+    Trajectory,
+)
 from tests.figures.checks import assert_round_log_ticks
 
 
@@ -264,3 +277,153 @@ def test_ten_losses_leave_the_plots_their_full_width():
         last = fig.layout.xaxis2.domain if "xaxis2" in fig.layout else fig.layout.xaxis.domain
         assert last is None or last[1] == 1.0
         assert fig.layout.margin.b > palette.LEGEND_ROW_PX * palette.legend_rows([p.label for p in spectra])
+
+
+def test_the_chosen_point_can_be_named_by_its_loss():
+    panels = _panels([_surface(), _surface(2.0)], ["cross_entropy", "focal"])
+    chosen = [t for t in figures.surfaces_figure(panels=panels, point=("focal", 0.25, -0.5)).data
+              if t.name == "chosen point"]  # fmt: skip
+    assert len(chosen) == 1 and chosen[0].xaxis == "x2" and chosen[0].x == (0.25,)
+    unknown = figures.surfaces_figure(panels=panels, point=("gce", 0.25, -0.5))
+    in_3d = figures.surfaces_figure(panels=panels, point=("focal", 0.25, -0.5), three_d=True)
+    for absent in (unknown, in_3d):
+        assert not [t for t in absent.data if t.name == "chosen point"]
+
+
+# ------------------------------------------------------------------------------------ reading a click back
+
+
+def _event(*points: dict) -> dict:
+    return {"selection": {"points": list(points), "point_indices": [], "box": [], "lasso": []}}
+
+
+def test_clicked_point_reads_the_customdata_the_surfaces_figure_writes():
+    names = ["cross_entropy", "focal"]
+    fig = figures.surfaces_figure(
+        panels=_panels([_surface(), _surface(2.0)], names, None, [_trajectory()] * 2)
+    )
+    grid = [t for t in fig.data if t.name == figures.GRID_NAME][1]  # the second panel's clickable nodes
+    node = {
+        "x": float(grid.x[7]),
+        "y": float(grid.y[7]),
+        "customdata": [float(v) for v in grid.customdata[7]],
+    }
+    assert figures.clicked_point(_event(node), names) == ("focal", round(node["x"], 4), round(node["y"], 4))
+    snapshot = next(t for t in fig.data if t.name == "training trajectory" and t.xaxis == "x2")
+    click = {"x": float(snapshot.x[1]), "y": float(snapshot.y[1]), "customdata": list(snapshot.customdata[1])}
+    assert figures.clicked_point(_event(click), names)[0] == "focal"
+    centre = next(t for t in fig.data if t.name == "trained weights (centre)")
+    click = {"x": 0.0, "y": 0.0, "customdata": list(centre.customdata[0])}
+    assert figures.clicked_point(_event(click), names) == ("cross_entropy", 0.0, 0.0)
+
+
+def test_clicked_point_takes_typed_arrays_rounds_and_skips_points_without_a_panel():
+    names = ["cross_entropy", "focal"]
+    # Chromium sends a typed customdata array as an object keyed by index
+    typed = {"x": 0.123456, "y": -0.5, "customdata": {"0": 0.6486, "1": 0.605, "2": 1}}
+    assert figures.clicked_point(_event(typed), names) == ("focal", 0.1235, -0.5)
+    unnamed = [
+        {"x": 1.0, "y": 1.0},  # the chosen-point mark: no customdata
+        {"x": 1.0, "y": 1.0, "customdata": [0.1, 0.9, 5]},  # no such panel
+        {"x": 1.0, "y": 1.0, "customdata": [0.1, 0.9, None]},  # NaN arrives as null
+        {"x": 1.0, "y": 1.0, "customdata": [0.1, 0.9]},
+        {"x": None, "y": 1.0, "customdata": [0.1, 0.9, 0]},
+    ]
+    assert figures.clicked_point(_event(*unnamed), names) is None
+    assert figures.clicked_point(_event(*unnamed, typed), names) == (
+        "focal",
+        0.1235,
+        -0.5,
+    )  # the first that names
+    for nothing in (None, {}, {"selection": None}, {"selection": {"points": []}}):
+        assert figures.clicked_point(nothing, names) is None
+
+
+# ------------------------------------------------------------------------- captions, cards and tables
+
+
+def _plane(residual: float = 0.25, explained: tuple[float, float] | None = None) -> Plane:
+    return Plane(
+        d1={}, d2={}, trajectory=_trajectory(), xlim=(-1.0, 1.0), ylim=(-1.0, 1.0), axis_names=("a", "b"),
+        explained=None if explained is None else np.asarray(explained), residual=residual,
+    )  # fmt: skip
+
+
+def test_surfaces_caption_names_the_axes_and_what_each_plane_keeps():
+    random = figures.surfaces_caption("random", 3, "test", {"CE": _plane(0.25), "Focal": _plane(0.5)})
+    assert "seeds 3, 4" in random and "**filter-normalized**" in random
+    assert "CE 75%, Focal 50%" in random and "loss on the test set" in random
+    pca = figures.surfaces_caption("pca", 0, "train", {"CE": _plane(explained=(0.6, 0.3))})
+    tiny = figures.surfaces_caption("random", 0, "train", {"CE": _plane(0.997), "Focal": _plane(1.0)})
+    assert "CE <1%, Focal 0%" in tiny  # a random plane of a big model holds little of the trajectory
+    assert "Variance explained: CE 60% + 30%" in pca and "loss on the train set" in pca
+    assert "seeds" not in pca
+
+
+def test_point_metrics_compare_the_point_with_the_centre():
+    cards = figures.point_metrics(0.5, -0.25, (1.0, 0.9), (1.5, 0.8))
+    assert [c["label"] for c in cards] == [
+        "Loss at (0.5, -0.25)", "Loss at the centre", "Accuracy at the point", "Accuracy at the centre",
+    ]  # fmt: skip
+    assert [c["value"] for c in cards] == ["1.5", "1", "80.0%", "90.0%"]
+    assert cards[0]["delta"] == "+0.5 vs centre" and cards[0]["delta_color"] == "inverse"  # lower is better
+    assert cards[2]["delta"] == "-10.0 pts" and "delta_color" not in cards[2]
+    at_centre = figures.point_metrics(0.0, 0.0, (1.0, 0.9), (1.0, 0.9))
+    assert all(c.get("delta") is None for c in at_centre)
+    regression = figures.point_metrics(0.5, 0.5, (1.0, math.nan), (2.0, math.nan))
+    assert [c["label"] for c in regression] == ["Loss at (0.5, 0.5)", "Loss at the centre"]
+
+
+def test_barrier_metrics():
+    path = Interpolation(alphas=np.linspace(0, 1, 3), loss=np.ones(3), accuracy=None, barrier=0.01234,
+                         barrier_alpha=0.5)  # fmt: skip
+    cards = figures.barrier_metrics(path)
+    assert [(c["label"], c["value"]) for c in cards] == [("Loss barrier", "0.01234"), ("at α", "0.50")]
+    assert "chord" in cards[0]["help"]
+    flat = Interpolation(alphas=np.linspace(0, 1, 3), loss=np.ones(3), accuracy=None, barrier=0.0,
+                         barrier_alpha=0.0)  # fmt: skip
+    assert [c["value"] for c in figures.barrier_metrics(flat)] == ["0", "—"]  # no barrier, so nowhere
+
+
+def _curvature(eigenvalues, trace: TraceEstimate, n_params: int = 42) -> Curvature:
+    grid = np.linspace(0, 1, 5)
+    sharp = Sharpness(steps=np.arange(3), top_eigenvalue=np.ones(3), threshold=20.0)
+    return Curvature(eigenvalues=np.asarray(eigenvalues), trace=trace, spectrum=_spectrum(grid, np.ones(5)),
+                     sharpness=sharp, n_params=n_params)  # fmt: skip
+
+
+def test_curvature_table_has_one_row_per_loss_with_its_trace_and_stability():
+    exact = _curvature([4.0, 2.0, 1.0], TraceEstimate(7.5, 0.0, "exact", 42))
+    sampled = _curvature([30.0, 3.0], TraceEstimate(40.0, 1.5, "hutch++", 64), n_params=5000)
+    rows = figures.curvature_table(curvatures={"cross_entropy": exact, "focal": sampled},
+                                   labels={"cross_entropy": "CE", "focal": "Focal"}, lr=0.1)  # fmt: skip
+    assert rows[0] == {
+        "loss": "CE", "λ₁": 4.0, "λ₂": 2.0, "λ₃": 1.0, "tr(H)": 7.5, "± s.e.": 0.0,
+        "trace by": "exact, 42 HVPs", "λ₁ · lr / 2": pytest.approx(0.2), "parameters": 42,
+    }  # fmt: skip
+    assert rows[1]["loss"] == "Focal" and "λ₃" not in rows[1]  # only the eigenvalues found
+    assert rows[1]["λ₁ · lr / 2"] == pytest.approx(1.5) and rows[1]["± s.e."] == 1.5
+    assert rows[1]["trace by"] == "hutch++, 64 HVPs" and rows[1]["parameters"] == 5000
+
+
+def test_sharpness_caption_says_whether_two_over_lr_applies():
+    gd = figures.sharpness_caption(lr=0.1, optimizer="SGD", full_batch_gd=True)
+    assert "2/lr = 20" in gd and "full-batch gradient descent: the threshold applies" in gd
+    adam = figures.sharpness_caption(lr=0.01, optimizer="Adam", full_batch_gd=False)
+    assert "2/lr = 200" in adam and "Adam, whose effective step differs" in adam
+
+
+def test_point_boundary_figure_puts_the_trained_map_beside_the_point_map():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)).astype(np.float32), rng.integers(0, 2, 20)
+    data = Dataset(
+        name="toy", task="binary", X_train=X, y_train=y, y_train_clean=y, noisy_mask=np.zeros(20, bool),
+        X_test=X, y_test=y, feature_names=("x0", "x1"), class_names=("c0", "c1"), n_classes=2,
+    )  # fmt: skip
+    xs, ys = np.linspace(-2, 2, 6), np.linspace(-1, 1, 4)
+    p = np.clip(np.add.outer(ys, xs) / 4 + 0.5, 0, 1)  # (4, 6)
+    maps = (DecisionMap(xs, ys, np.stack([1 - p, p], -1)), DecisionMap(xs, ys, np.stack([p, 1 - p], -1)))
+    fig = figures.point_boundary_figure(data=data, name="focal", label="Focal", maps=maps, point=(0.5, -0.25))
+    titles = [a.text for a in fig.layout.annotations][:2]
+    assert titles == ["Focal · trained weights", "at (0.5, -0.25)"]
+    assert {a.font.color for a in fig.layout.annotations[:2]} == {palette.color_for("focal")}

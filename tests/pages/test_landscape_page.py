@@ -225,7 +225,9 @@ def _boundary_moves(at: AppTest, name: str, x: float, y: float) -> None:
     spec = _figure(at, "landscape.fig.boundary")
     maps = [t for t in spec["data"] if t["type"] in ("heatmap", "contour") and t.get("z") is not None]
     assert spec["layout"]["annotations"][1]["text"] == f"at ({x:.3g}, {y:.3g})"
-    left, right = (np.asarray(maps[k]["z"], np.float64) for k in (0, len(maps) // 2))
+    # P(class 1) arrives in steps of 1/zmax (bytes, zmax = 255, since the maps are sent as bytes)
+    top = float(maps[len(maps) // 2].get("zmax") or 1.0)
+    left, right = (np.asarray(maps[k]["z"], np.float64) / top for k in (0, len(maps) // 2))
     xs, ys = np.asarray(maps[-1]["x"]), np.asarray(maps[-1]["y"])
     net = _trained(name)
     d1, d2 = landscape.random_direction(net, 0), landscape.random_direction(net, 1)
@@ -233,7 +235,8 @@ def _boundary_moves(at: AppTest, name: str, x: float, y: float) -> None:
     shifted = {k: p.detach() + x * d1[k] + y * d2[k] for k, p in net.named_parameters()}
     with torch.no_grad():
         logits = functional_call(net, shifted, (torch.tensor([[xs[j], ys[i]]], dtype=torch.float32),))
-    assert right[i, j] == pytest.approx(float(torch.softmax(logits, -1)[0, 1]), abs=1e-5)
+    step = 0.5 / top if top > 1 else 0.0  # rounding to the nearest step
+    assert right[i, j] == pytest.approx(float(torch.softmax(logits, -1)[0, 1]), abs=1e-5 + step)
     assert not np.allclose(left, right)  # the point's boundary moved
 
 
