@@ -49,6 +49,9 @@ TRAJECTORY_COLOR = "#ffffff"
 POINT_COLOR = "#e4002b"
 GRID_NAME = "grid"  # name of the invisible, clickable grid-point traces
 CLICK_NODES = 21  # clickable nodes per axis and panel
+# 2-D contours are sent as uint16 steps of the shared colour range: a third of float32's JSON, and 65535 steps
+# are far finer than any colour or contour level (the exact values travel with the clickable grid nodes)
+LEVEL_STEPS = 65535
 AXIS_SYMBOLS = {"random": ("δ", "η"), "pca": ("PC1", "PC2")}  # short axis titles of each kind of plane
 
 
@@ -115,17 +118,32 @@ def log_colorbar_ticks(zmin: float, zmax: float, most: int = 9) -> tuple[list[fl
     return [math.log10(v) for v in values], [tick_text(v) for v in values]
 
 
-def _colorbar(log: bool, zmin: float, zmax: float) -> dict:
-    bar = dict(title=dict(text="loss", side="right"), thickness=14, len=0.8)
+def _colorbar(log: bool, zmin: float, zmax: float, quantised: bool = False) -> dict:
+    """The shared colour bar; quantised: its ticks sit at uint16 steps of [zmin, zmax], labelled in loss."""
+    bar = dict(title=dict(text="loss (log)" if log else "loss", side="right"), thickness=14, len=0.8)
     if log:
         tickvals, ticktext = log_colorbar_ticks(zmin, zmax)
-        bar.update(
-            tickmode="array",
-            tickvals=tickvals,
-            ticktext=ticktext,
-            title=dict(text="loss (log)", side="right"),
-        )
+    elif quantised:
+        step = _nice_step(zmax - zmin)
+        values = [k * step for k in range(math.ceil(zmin / step), math.floor(zmax / step) + 1)]
+        tickvals, ticktext = values, [tick_text(v) for v in values]
+    else:
+        return bar
+    if quantised:
+        tickvals = [float(v) for v in quantise(np.asarray(tickvals, np.float64), zmin, zmax, exact=True)]
+    bar.update(tickmode="array", tickvals=tickvals, ticktext=ticktext)
     return bar
+
+
+def dequantise(steps: np.ndarray, zmin: float, zmax: float) -> np.ndarray:
+    """The colour-scale values of uint16 steps (the inverse of quantise, to half a step)."""
+    return zmin + np.asarray(steps, np.float64) / LEVEL_STEPS * (zmax - zmin)
+
+
+def quantise(z: np.ndarray, zmin: float, zmax: float, exact: bool = False) -> np.ndarray:
+    """Values on the colour scale as steps 0..LEVEL_STEPS of [zmin, zmax] (uint16; exact=True: floats)."""
+    steps = (np.asarray(z, np.float64) - zmin) / (zmax - zmin) * LEVEL_STEPS
+    return steps if exact else np.rint(np.clip(steps, 0, LEVEL_STEPS)).astype(np.uint16)
 
 
 def _hover_data(surface: Surface) -> np.ndarray:
@@ -230,11 +248,18 @@ def surfaces_figure(
     zmin, zmax = shared_range(surfaces, log)
     floor = log_floor(surfaces)
     level = (zmax - zmin) / N_LEVELS
+    # NaN (a diverged point) has no uint16 step: such surfaces keep float32
+    quantised = not three_d and all(np.isfinite(scaled(s.z, log, floor)).all() for s in surfaces)
     fig.update_layout(
         template=TEMPLATE,
         height=(90 + height_per_row * rows) if not three_d else (60 + (height_per_row + 60) * rows),
         margin=dict(l=60, r=30, t=60, b=40),
-        coloraxis=dict(colorscale=SEQUENTIAL, cmin=zmin, cmax=zmax, colorbar=_colorbar(log, zmin, zmax)),
+        coloraxis=dict(
+            colorscale=SEQUENTIAL,
+            cmin=0 if quantised else zmin,
+            cmax=LEVEL_STEPS if quantised else zmax,
+            colorbar=_colorbar(log, zmin, zmax, quantised),
+        ),
     )
     for annotation, panel in zip(fig.layout.annotations, panels, strict=False):
         annotation.font = dict(color=color_for(panel.name), size=14)
@@ -296,13 +321,18 @@ def surfaces_figure(
                 row=row, col=col,
             )  # fmt: skip
             continue
+        levels = (
+            dict(start=0, end=LEVEL_STEPS, size=LEVEL_STEPS / N_LEVELS)
+            if quantised
+            else dict(start=zmin, end=zmax, size=level)
+        )
         fig.add_trace(
             go.Contour(
                 x=xs,
                 y=ys,
-                z=z,
+                z=quantise(z, zmin, zmax) if quantised else z,
                 coloraxis="coloraxis",
-                contours=dict(start=zmin, end=zmax, size=level, coloring="heatmap", showlines=True),
+                contours=dict(**levels, coloring="heatmap", showlines=True),
                 line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
                 hoverinfo="skip" if clickable else None,
                 # the contour's own hover is off when the grid nodes carry it: no full-grid customdata then
@@ -315,7 +345,7 @@ def surfaces_figure(
         )
         if clickable:
             # every k-th node (at most CLICK_NODES per axis): thousands of SVG markers slow the browser down;
-            # their values stay float64, so a click reads the loss exactly
+            # float32, like every figure array: seven digits of the loss, and the page rounds a click to 1e-4
             sx = max(1, math.ceil((len(surface.xs) - 1) / (CLICK_NODES - 1)))
             sy = max(1, math.ceil((len(surface.ys) - 1) / (CLICK_NODES - 1)))
             gx, gy = np.meshgrid(surface.xs[::sx], surface.ys[::sy])  # (my, mx), row-major like z
@@ -323,15 +353,15 @@ def surfaces_figure(
             data = np.column_stack([nodes, np.full(gx.size, i)])  # (my * mx, 3) = [loss, accuracy, panel]
             fig.add_trace(
                 go.Scatter(
-                    x=gx.ravel(),
-                    y=gy.ravel(),
+                    x=lean(gx.ravel()),
+                    y=lean(gy.ravel()),
                     mode="markers",
                     name=GRID_NAME,
                     showlegend=False,
                     marker=dict(size=9, color="rgba(0,0,0,0)", opacity=0.0),
                     selected=dict(marker=dict(opacity=0.0)),
                     unselected=dict(marker=dict(opacity=0.0)),
-                    customdata=data,
+                    customdata=lean(data),
                     hovertemplate=template,
                 ),
                 row=row,

@@ -5,6 +5,7 @@ spectra and sharpness vs 2/lr, and the page's captions, metric cards and curvatu
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -92,17 +93,16 @@ def test_surfaces_share_one_coloraxis_and_the_same_contour_levels():
     contours = _traces(fig, "contour")
     assert len(contours) == 3
     low, high = figures.shared_range(surfaces)
-    assert fig.layout.coloraxis.cmin == pytest.approx(low) and fig.layout.coloraxis.cmax == pytest.approx(
-        high
-    )
+    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == figures.LEVEL_STEPS
     assert {c.coloraxis for c in contours} == {"coloraxis"}
     levels = {(c.contours.start, c.contours.end, c.contours.size) for c in contours}
     assert len(levels) == 1  # one set of levels: a colour means the same loss in every panel
     for contour, surface in zip(contours, surfaces, strict=True):
         # grid convention: x = xs, y = ys and z[i, j] at (xs[j], ys[i]) unchanged
         assert np.allclose(contour.x, surface.xs) and np.allclose(contour.y, surface.ys)
-        assert np.allclose(np.asarray(contour.z), surface.z, rtol=1e-6)
-        assert contour.z.dtype == np.float32  # lean JSON
+        step = (high - low) / figures.LEVEL_STEPS  # uint16 steps of the shared range: lean JSON
+        assert contour.z.dtype == np.uint16
+        np.testing.assert_allclose(figures.dequantise(contour.z, low, high), surface.z, atol=0.51 * step)
     assert [a.text for a in fig.layout.annotations][:3] == ["A", "B", "C"]
     assert [a.font.color for a in fig.layout.annotations][:3] == [palette.color_for(n) for n in names]
 
@@ -145,11 +145,14 @@ def test_log_surfaces_plot_log10_with_ticks_in_loss_units():
     surface = _surface(1.0, 0.01)
     fig = figures.surfaces_figure(panels=_panels([surface], ["cross_entropy"]), log=True)
     contour = _traces(fig, "contour")[0]
-    assert np.allclose(np.asarray(contour.z), np.log10(surface.z), rtol=1e-6)
+    low, high = figures.shared_range([surface], log=True)
+    decoded = figures.dequantise(contour.z, low, high)
+    np.testing.assert_allclose(decoded, np.log10(surface.z), atol=0.51 * (high - low) / figures.LEVEL_STEPS)
     bar = fig.layout.coloraxis.colorbar
     assert bar.tickmode == "array" and len(bar.tickvals) >= 2
-    for v, t in zip(bar.tickvals, bar.ticktext, strict=True):  # labels in loss units, at round values
-        assert float(t) == pytest.approx(10**v, rel=1e-9)
+    for q, t in zip(bar.tickvals, bar.ticktext, strict=True):  # labels in loss units, at round values
+        v = float(figures.dequantise(q, low, high))
+        assert float(t) == pytest.approx(10**v, rel=1e-6)
         mantissa = 10**v / 10 ** math.floor(v + 1e-12)
         assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9
     hover = np.asarray(next(t for t in fig.data if t.name == figures.GRID_NAME).customdata, np.float64)
@@ -427,3 +430,17 @@ def test_point_boundary_figure_puts_the_trained_map_beside_the_point_map():
     titles = [a.text for a in fig.layout.annotations][:2]
     assert titles == ["Focal · trained weights", "at (0.5, -0.25)"]
     assert {a.font.color for a in fig.layout.annotations[:2]} == {palette.color_for("focal")}
+
+
+def test_a_surface_with_a_diverged_point_keeps_float32():
+    surface = _surface(1.0)
+    z = np.array(surface.z, copy=True)
+    z[0, 0] = np.nan
+    fig = figures.surfaces_figure(panels=_panels([replace(surface, z=z)], ["cross_entropy"]))
+    assert _traces(fig, "contour")[0].z.dtype == np.float32
+
+
+def test_a_large_grid_stays_within_a_step_budget():
+    big = [_surface(1.0 + k, n=101) for k in range(3)]
+    fig = figures.surfaces_figure(panels=_panels(big, ["cross_entropy", "focal", "gce"]))
+    assert len(fig.to_json()) < 150 * 1024

@@ -24,6 +24,7 @@ from torch.func import functional_call
 from lossviz import experiment as ex
 from lossviz import landscape, losses
 from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
+from lossviz.figures.landscape import LEVEL_STEPS, dequantise
 from lossviz.losses.registry import register, unregister
 from lossviz.ui import landscape as lv
 from lossviz.ui import runs
@@ -144,9 +145,12 @@ def test_default_view_draws_all_losses_on_one_scale_matching_the_naive_loop():
     assert len(contours[0]["x"]) == 21  # the refined grid (the 11² coarse chart was replaced)
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("landscape.fig.coarse")]
     values = [np.asarray(g["customdata"], np.float64)[:, 0] for g in _grids(spec)]
-    layout = spec["layout"]["coloraxis"]
-    assert layout["cmin"] == pytest.approx(min(v.min() for v in values))
-    assert layout["cmax"] == pytest.approx(max(v.max() for v in values))
+    layout = spec["layout"]["coloraxis"]  # one scale: uint16 steps of [lowest, highest] loss over the panels
+    low, high = min(v.min() for v in values), max(v.max() for v in values)
+    assert layout["cmin"] == 0 and layout["cmax"] == LEVEL_STEPS
+    for contour, loss in zip(contours, values, strict=True):  # 21²: every node is a clickable grid node
+        decoded = dequantise(np.asarray(contour["z"], np.float64).ravel(), low, high)
+        np.testing.assert_allclose(decoded, loss, atol=(high - low) / LEVEL_STEPS + 1e-6 * high)
     _check_grid(spec, ["cross_entropy", "focal"])
     assert any("filter-normalized" in c.value for c in at.caption)
     assert dict(at.query_params) == TINY  # defaults stay out of the URL
@@ -173,8 +177,10 @@ def test_toggles_and_split_rerun_cleanly(widget, key, value):
     elif key == "landscape.log":
         contour = next(t for t in spec["data"] if t["type"] == "contour")
         z = np.asarray(contour["z"], np.float64)  # (21, 21): every node is clickable at this size
-        loss = np.asarray(_grids(spec)[0]["customdata"], np.float64)[:, 0]  # raw losses, row-major like z
-        assert np.allclose(z.ravel(), np.log10(loss))
+        logs = [np.log10(np.asarray(g["customdata"], np.float64)[:, 0]) for g in _grids(spec)]  # row-major
+        low, high = min(v.min() for v in logs), max(v.max() for v in logs)
+        decoded = dequantise(z.ravel(), low, high)
+        np.testing.assert_allclose(decoded, logs[0], atol=(high - low) / LEVEL_STEPS + 1e-6)
         assert "log" in spec["layout"]["coloraxis"]["colorbar"]["title"]["text"]
         slices = _figure(at, "landscape.fig.slices")
         assert slices["layout"]["yaxis"]["type"] == "log"
