@@ -1,6 +1,7 @@
 """Metrics: accuracy, NLL, Brier, binned ECE/MCE and reliability ("On Calibration of Modern Neural Networks",
 Guo et al., 2017), smooth ECE ("Smooth ECE: Principled Reliability Diagrams via Kernel Smoothing", Błasiok &
-Nakkiran, 2023), macro F1, AUC, gradient weights; numpy in and out, `*_tensor` kernels stay on the device.
+Nakkiran, 2023), macro F1, AUC, gradient weights, neural collapse NC1-NC4 (Papyan, Han & Donoho, 2020);
+numpy in and out, `*_tensor` kernels stay on the device.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import torch
 from torch import nn
 
 from lossviz.losses import BoundLoss, LossSpec, make
-from lossviz.results import BinnedReliability, ConfidenceHistogram, ReliabilityBand, SmoothCalibration
+from lossviz.results import (
+    BinnedReliability,
+    ConfidenceHistogram,
+    NeuralCollapse,
+    ReliabilityBand,
+    SmoothCalibration,
+)
 
 Binning = Literal["width", "mass"]
 Mode = Literal["top_label", "positive"]
@@ -458,3 +465,266 @@ def per_sample_gradient_weight(
     if bound.spec.batch:
         grad = grad * len(X_t)
     return grad.reshape(len(X_t), -1).norm(dim=1).cpu().numpy()
+
+
+# ================================================================================== neural collapse (NC1-NC4)
+# Papyan, Han & Donoho (2020), "Prevalence of neural collapse during the terminal phase of deep learning
+# training"; imbalanced classes as discussed in Dang et al. (2023), "Neural Collapse in Deep Linear Networks:
+# From Balanced to Imbalanced Data". Penultimate features H (N, D), labels y (N,) in 0..K-1, classifier rows
+# W (K, D). The statistics, as Papyan et al. define them:
+#   mu_k     class means (K, D);
+#   mu_G     global mean: centre="samples" (their definition) is the mean of all N samples, i.e. the
+#            count-weighted mean of the class means; centre="classes" is the unweighted mean of the K means;
+#   Sigma_W  (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T: every sample counts once (class k weighs n_k/N);
+#   Sigma_B  (1/K) sum_k (mu_k - mu_G)(mu_k - mu_G)^T: every class counts once, whatever its size.
+# Both centres agree on balanced data. On imbalanced data the count-weighted mean of a simplex ETF is not its
+# centre, so only centre="classes" reads an ETF of class means as an ETF (NC2 = 0); NC1 is 0 at collapse for
+# both (Sigma_W = 0), NC4 does not depend on the centre. All measures are 0 at exact collapse.
+
+NCCentre = Literal["samples", "classes"]
+NC_CENTRES: tuple[str, ...] = ("samples", "classes")
+_NC1_RCOND = 1e-15  # eigenvalues of Sigma_B below this fraction of the largest are 0 (as numpy.linalg.pinv)
+
+
+def _nc_matrix(values: np.ndarray, what: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """A finite float64 array of the given shape (None: any length)."""
+    array = np.asarray(values, np.float64)
+    expected = str(tuple("?" if s is None else s for s in shape)).replace("'", "")  # (3,) or (?, ?)
+    if array.ndim != len(shape) or any(s not in (None, a) for a, s in zip(array.shape, shape, strict=True)):
+        raise ValueError(f"{what} must have shape {expected}, got {array.shape}")
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ValueError(f"{what} must be finite, got {bad} NaN or infinite values")
+    return array
+
+
+def _nc_int_labels(values: np.ndarray, what: str, n: int) -> np.ndarray:
+    """(n,) int64 labels from integer (or integer-valued float) values."""
+    raw = np.asarray(values)
+    if raw.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), one per feature row, got {raw.shape}")
+    if raw.dtype.kind == "f":
+        if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
+            raise ValueError(f"{what} must be integers, got non-integer values of dtype {raw.dtype}")
+    elif raw.dtype.kind not in "iub":
+        raise ValueError(f"{what} must be integers, got dtype {raw.dtype}")
+    return raw.astype(np.int64)
+
+
+def _nc_labels(labels: np.ndarray, n: int, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) int64 labels and (K,) class counts; every class 0..K-1 must have a sample."""
+    if n == 0:
+        raise ValueError("features has no rows")
+    y = _nc_int_labels(labels, "labels", n)
+    if y.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {int(y.min())}")
+    k = int(y.max()) + 1 if n_classes is None else int(n_classes)
+    if k < 2:
+        raise ValueError(f"neural collapse needs at least 2 classes, got {k}")
+    if y.max() >= k:
+        raise ValueError(f"labels must be < n_classes={k}, got {int(y.max())}")
+    counts = np.bincount(y, minlength=k)  # (K,)
+    missing = np.flatnonzero(counts == 0)
+    if missing.size:
+        raise ValueError(f"every class needs a sample to have a mean: class {int(missing[0])} has none")
+    return y, counts
+
+
+def _class_statistics(
+    features: np.ndarray, labels: np.ndarray, n_classes: int | None, centre: str, min_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked features (N, D), labels (N,), class means (K, D), class counts (K,) and global mean (D,)."""
+    if centre not in NC_CENTRES:
+        raise ValueError(f"centre must be one of {NC_CENTRES}, got {centre!r}")
+    h = _nc_matrix(features, "features", (None, None))  # (N, D)
+    y, counts = _nc_labels(labels, len(h), n_classes)
+    if counts.min() < min_count:
+        c = int(np.argmin(counts))
+        raise ValueError(f"NC1 needs >= {min_count} samples per class, class {c} has {int(counts[c])}")
+    means = np.stack([h[y == c].mean(0) for c in range(len(counts))])  # (K, D)
+    global_mean = h.mean(0) if centre == "samples" else means.mean(0)  # (D,)
+    return h, y, means, counts, global_mean
+
+
+def _nc1_value(h: np.ndarray, y: np.ndarray, means: np.ndarray, global_mean: np.ndarray) -> float:
+    centred = means - global_mean  # (K, D); Sigma_B = centred^T centred / K
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)  # Sigma_B = V diag(s^2 / K) V^T
+    keep = s**2 > _NC1_RCOND * s[0] ** 2 if s[0] > 0 else np.zeros_like(s, dtype=bool)
+    if not keep.any():
+        return float("nan")  # every class mean is the global mean: no between-class spread to measure against
+    proj = (h - means[y]) @ vt[keep].T  # (N, r) within-class deviations on the range of Sigma_B
+    # tr(Sigma_W Sigma_B^+) / K = sum_r (v_r^T Sigma_W v_r) / (s_r^2 / K) / K; never forms a (D, D) matrix
+    return float(np.sum(np.mean(proj**2, axis=0) / s[keep] ** 2))
+
+
+def centred_class_means(
+    features: np.ndarray, labels: np.ndarray, *, n_classes: int | None = None, centre: NCCentre = "samples"
+) -> np.ndarray:
+    """(K, D) class means minus the global mean (of the samples, or of the class means: see `centre`)."""
+    _, _, means, _, global_mean = _class_statistics(features, labels, n_classes, centre, min_count=1)
+    return means - global_mean
+
+
+def nc1(
+    features: np.ndarray, labels: np.ndarray, *, n_classes: int | None = None, centre: NCCentre = "samples"
+) -> float:
+    """NC1 = tr(Sigma_W Sigma_B^+) / K: within-class spread against between-class spread (0 at collapse)."""
+    h, y, means, _, global_mean = _class_statistics(features, labels, n_classes, centre, min_count=2)
+    return _nc1_value(h, y, means, global_mean)
+
+
+def _nc_vectors(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
+    v = _nc_matrix(vectors, what, (None, None))  # (K, D)
+    if len(v) < 2:
+        raise ValueError(f"{what} needs at least 2 rows (classes), got {len(v)}")
+    return v
+
+
+def _cosines(v: np.ndarray) -> np.ndarray:
+    """(K, K) cosines between rows; NaN in the rows and columns of zero vectors."""
+    norms = np.linalg.norm(v, axis=1)  # (K,)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(norms[:, None] > 0, v / norms[:, None], np.nan)
+    return unit @ unit.T
+
+
+def _pair_cosines(v: np.ndarray) -> np.ndarray:
+    """(K(K-1)/2,) cosines of the pairs k < j (the pairs k != j hold each of them twice)."""
+    upper = np.triu_indices(len(v), k=1)
+    return _cosines(v)[upper]
+
+
+def nc2_equinorm(vectors: np.ndarray) -> float:
+    """NC2 equinorm: std / mean of the row norms of (K, D) vectors (centred class means, classifier rows)."""
+    norms = np.linalg.norm(_nc_vectors(vectors), axis=1)  # (K,)
+    mean = norms.mean()
+    return float(norms.std() / mean) if mean > 0 else float("nan")
+
+
+def nc2_equiangular(vectors: np.ndarray) -> float:
+    """NC2 equiangularity: std over pairs k != j of cos(v_k, v_j) (0 when every pair meets at one angle)."""
+    return float(np.std(_pair_cosines(_nc_vectors(vectors))))
+
+
+def nc2_max_angle(vectors: np.ndarray) -> float:
+    """NC2 maximal angle: mean over pairs k != j of |cos(v_k, v_j) + 1/(K-1)|, 0 at the simplex-ETF angle."""
+    v = _nc_vectors(vectors)
+    return float(np.mean(np.abs(_pair_cosines(v) + 1.0 / (len(v) - 1))))
+
+
+def nc3(centred_means: np.ndarray, W: np.ndarray | None = None) -> float:
+    """NC3 self-duality ||W/||W||_F - M/||M||_F||_F^2 of classifier rows W, centred class means M (K, D)."""
+    m = _nc_vectors(centred_means, "centred_means")
+    if W is None:
+        return float("nan")
+    w = _nc_matrix(W, "W", m.shape)
+    norm_m, norm_w = np.linalg.norm(m), np.linalg.norm(w)
+    if norm_m == 0 or norm_w == 0:
+        return float("nan")  # a zero matrix has no direction to compare
+    return float(np.sum((w / norm_w - m / norm_m) ** 2))
+
+
+def _classifier_predictions(
+    h: np.ndarray, k: int, predicted: np.ndarray | None, W: np.ndarray | None, b: np.ndarray | None
+) -> np.ndarray | None:
+    """(N,) the classifier's labels: `predicted` as given, else argmax of h W^T + b; None without either."""
+    if b is not None and W is None:
+        raise ValueError("b was given without W: the bias needs the classifier rows W (K, D)")
+    if predicted is not None:
+        pred = _nc_int_labels(predicted, "predicted", len(h))
+        if pred.min() < 0 or pred.max() >= k:
+            raise ValueError(
+                f"predicted must lie in 0..{k - 1}, got values in {int(pred.min())}..{int(pred.max())}"
+            )
+        return pred
+    if W is None:
+        return None
+    w = _nc_matrix(W, "W", (k, h.shape[1]))
+    bias = np.zeros(k) if b is None else _nc_matrix(b, "b", (k,))
+    return (h @ w.T + bias).argmax(1)  # (N,)
+
+
+def _nearest_class_mean(h: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """(N,) index of the Euclidean-nearest class mean (ties to the lower index)."""
+    # ||h - mu||^2 = ||h||^2 - 2 h.mu + ||mu||^2; ||h||^2 is the same for every class
+    return (np.sum(means**2, axis=1) - 2.0 * h @ means.T).argmin(1)
+
+
+def nc4(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    predicted: np.ndarray | None = None,
+    W: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    n_classes: int | None = None,
+) -> float:
+    """NC4: fraction of samples whose nearest class mean disagrees with the classifier (predicted or W, b)."""
+    h, _, means, _, _ = _class_statistics(features, labels, n_classes, "samples", min_count=1)
+    pred = _classifier_predictions(h, len(means), predicted, W, b)
+    if pred is None:
+        return float("nan")
+    return float(np.mean(_nearest_class_mean(h, means) != pred))
+
+
+def simplex_etf(K: int, D: int | None = None, scale: float = 1.0, seed: int = 0) -> np.ndarray:
+    """(K, D) rows of norm `scale`, pairwise cosine -1/(K-1) and zero sum (a simplex ETF), seeded rotation."""
+    if int(K) != K or K < 2:
+        raise ValueError(f"a simplex ETF needs an integer K >= 2, got K={K}")
+    K = int(K)
+    D = K - 1 if D is None else D
+    if int(D) != D or D < K - 1:
+        raise ValueError(f"a simplex ETF of K={K} vectors needs an integer D >= {K - 1}, got D={D}")
+    D = int(D)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be finite and > 0, got {scale}")
+    # rows of sqrt(K/(K-1)) (I - 11^T/K) are unit vectors with pairwise inner products -1/(K-1); they span the
+    # (K-1)-dimensional sum-zero subspace of R^K: write them in an orthonormal basis of it (K, K-1)
+    rows = math.sqrt(K / (K - 1)) * (np.eye(K) - 1.0 / K)  # (K, K)
+    u, s, _ = np.linalg.svd(rows)
+    coords = u[:, : K - 1] * s[: K - 1]  # (K, K-1)
+    # then into D dims by K-1 orthonormal directions drawn uniformly (QR of a Gaussian, signs fixed)
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((D, K - 1)))  # q (D, K-1)
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+    return scale * coords @ q.T  # (K, D)
+
+
+def neural_collapse(
+    features: np.ndarray,
+    labels: np.ndarray,
+    W: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    *,
+    predicted: np.ndarray | None = None,
+    n_classes: int | None = None,
+    centre: NCCentre = "samples",
+) -> NeuralCollapse:
+    """NC1-NC4 of penultimate features (N, D), labels (N,); classifier rows W (K, D), bias b (K,) optional.
+
+    NC4 compares the nearest class mean with `predicted` when given (e.g. a model's own argmax), else with
+    argmax(h W^T + b); the classifier measures (NC3, NC2 of W, NC4 from W) are NaN without W.
+    """
+    h, y, means, counts, global_mean = _class_statistics(features, labels, n_classes, centre, min_count=2)
+    k = len(means)
+    w = None if W is None else _nc_matrix(W, "W", means.shape)
+    pred = _classifier_predictions(h, k, predicted, w, b)
+    centred = means - global_mean  # (K, D)
+    return NeuralCollapse(
+        nc1=_nc1_value(h, y, means, global_mean),
+        nc2_equinorm=nc2_equinorm(centred),
+        nc2_equiangular=nc2_equiangular(centred),
+        nc2_max_angle=nc2_max_angle(centred),
+        nc3=nc3(centred, w),
+        nc4=float("nan") if pred is None else float(np.mean(_nearest_class_mean(h, means) != pred)),
+        class_means=means,
+        global_mean=global_mean,
+        class_counts=counts,
+        cosines=_cosines(centred),
+        centre=centre,
+        nc2_equinorm_classifier=float("nan") if w is None else nc2_equinorm(w),
+        nc2_equiangular_classifier=float("nan") if w is None else nc2_equiangular(w),
+        nc2_max_angle_classifier=float("nan") if w is None else nc2_max_angle(w),
+    )
+
+
+# =========================================================================== end of neural collapse (NC1-NC4)

@@ -459,3 +459,48 @@ class Curvature:
     spectrum: Spectrum
     sharpness: Sharpness
     n_params: int
+
+
+@dataclass(frozen=True)
+class NeuralCollapse:
+    """Neural-collapse measures NC1-NC4 of penultimate features (metrics.neural_collapse); 0 at collapse.
+
+    Papyan, Han & Donoho (2020): Sigma_W averages over samples, Sigma_B over classes (unweighted by counts);
+    `centre` says whether the global mean is the mean of the samples ("samples") or of the class means.
+    """
+
+    nc1: float  # tr(Sigma_W Sigma_B^+) / K; NaN when every class mean is the global mean
+    nc2_equinorm: float  # std / mean of the centred class-mean norms
+    nc2_equiangular: float  # std over pairs k != j of cos(mu_k - mu_G, mu_j - mu_G)
+    nc2_max_angle: float  # mean over pairs of |cos + 1/(K-1)|: distance from the simplex-ETF angle
+    nc3: float  # ||W/||W||_F - M/||M||_F||_F^2 with M the centred class means; NaN without W
+    nc4: float  # fraction of samples whose nearest class mean disagrees with the classifier; NaN without one
+    class_means: np.ndarray  # (K, D) uncentred
+    global_mean: np.ndarray  # (D,)
+    class_counts: np.ndarray  # (K,) samples per class
+    cosines: np.ndarray  # (K, K) cosines of the centred class means (diagonal 1)
+    centre: str = "samples"  # "samples" or "classes"
+    nc2_equinorm_classifier: float = float("nan")  # the same three for the classifier rows W; NaN without W
+    nc2_equiangular_classifier: float = float("nan")
+    nc2_max_angle_classifier: float = float("nan")
+
+    def __post_init__(self) -> None:
+        k, d = np.shape(self.class_means) if np.ndim(self.class_means) == 2 else (-1, -1)
+        if k < 2:
+            raise ValueError(
+                f"class_means must be (K, D) with K >= 2, got shape {np.shape(self.class_means)}"
+            )
+        for name, shape in (("global_mean", (d,)), ("class_counts", (k,)), ("cosines", (k, k))):
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(
+                    f"NeuralCollapse.{name} has shape {np.shape(getattr(self, name))}, expected {shape}"
+                )
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_means)
+
+    @property
+    def centred_means(self) -> np.ndarray:
+        """(K, D) class means minus the global mean."""
+        return self.class_means - self.global_mean
