@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 N_SAMPLES, N_CLASSES = 12, 4
+EMBEDDING_DIM = 3
 
 
 def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float64, seed: int = 0):
@@ -20,13 +21,17 @@ def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float6
     elif task == "regression":
         pred = scale * torch.randn(N_SAMPLES, generator=g, dtype=dtype)
         target = torch.randn(N_SAMPLES, generator=g, dtype=dtype)
+    elif task == "embedding":
+        pred = scale * torch.randn(N_SAMPLES, EMBEDDING_DIM, generator=g, dtype=dtype)
+        target = torch.arange(N_SAMPLES) % N_CLASSES  # every label three times: each anchor has 2 positives
     else:
         raise ValueError(f"no test inputs for task {task!r}")
     return pred, target
 
 
 def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
-    """Inputs at the numeric edge: logits of +-1e4 (both right and wrong), residuals of +-1e6."""
+    """Inputs at the numeric edge: logits of +-1e4 (both right and wrong), residuals of +-1e6, embeddings of
+    norm 1e4 with cosines of exactly +-1."""
     if task == "multiclass":
         target = torch.arange(N_SAMPLES) % N_CLASSES
         pred = torch.zeros(N_SAMPLES, N_CLASSES, dtype=dtype)
@@ -44,5 +49,13 @@ def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
     if task == "regression":
         pred = torch.tensor([1e6, -1e6, 0.0] * (N_SAMPLES // 3), dtype=dtype)
         target = torch.zeros(N_SAMPLES, dtype=dtype)
+        return pred, target
+    if task == "embedding":
+        # norms of 1e4; directions that coincide (cosine 1, distance 0) or are antipodal (cosine -1), for
+        # positives and negatives alike: rows 0-5 point along +x, rows 6-11 along -x, odd rows tilted by 1e-5
+        target = torch.arange(N_SAMPLES) % N_CLASSES
+        pred = torch.zeros(N_SAMPLES, EMBEDDING_DIM, dtype=dtype)
+        pred[:, 0] = 1e4 * torch.tensor([1.0] * (N_SAMPLES // 2) + [-1.0] * (N_SAMPLES // 2), dtype=dtype)
+        pred[1::2, 1] = 0.1
         return pred, target
     raise ValueError(f"no extreme inputs for task {task!r}")
