@@ -728,3 +728,44 @@ def neural_collapse(
 
 
 # =========================================================================== end of neural collapse (NC1-NC4)
+
+
+# === retrieval (recall@k, mAP@R: "A Metric Learning Reality Check", Musgrave, Belongie & Lim, 2020)
+
+
+def _retrieval_order(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order (N, N-1) of the other samples by decreasing cosine, same (N, N-1) bool: same label there)."""
+    x = np.asarray(embeddings, np.float64)
+    y = np.asarray(labels).reshape(-1)
+    if x.ndim != 2 or len(x) != len(y) or len(y) < 2:
+        raise ValueError(f"embeddings must be (N >= 2, D) with one label each, got {x.shape} and {y.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings must be finite")
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)  # a query never retrieves itself
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :-1]  # (N, N-1): the last is the query itself
+    return order, y[order] == y[:, None]
+
+
+def recall_at_k(embeddings: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
+    """The fraction of queries with at least one sample of their class among their k nearest (cosine)."""
+    if not (isinstance(k, int) and k >= 1):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    _, same = _retrieval_order(embeddings, labels)
+    return float(same[:, :k].any(axis=1).mean())
+
+
+def map_at_r(embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Mean average precision at R: for each query, R = the number of other samples of its class, and
+    AP@R = (1/R) sum_{i <= R} P(i) [the i-th retrieved shares the class]; lone-class queries are skipped."""
+    _, same = _retrieval_order(embeddings, labels)
+    r = same.sum(axis=1)  # (N,)
+    keep = r > 0
+    if not keep.any():
+        raise ValueError("map_at_r needs at least one class with two or more samples")
+    hits = np.cumsum(same, axis=1)  # (N, N-1)
+    precision = hits / np.arange(1, same.shape[1] + 1)
+    within = np.arange(same.shape[1])[None, :] < r[:, None]  # only the first R retrievals count
+    ap = (precision * same * within).sum(axis=1)[keep] / r[keep]
+    return float(ap.mean())
