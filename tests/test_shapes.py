@@ -318,3 +318,121 @@ def test_bad_arguments_raise_value_errors_naming_the_value(call, match):
 def test_recompute_all_covers_every_loss_of_the_task():
     curves = shapes.recompute_all("binary", points=50)
     assert [c.name for c in curves] == losses.names("binary")
+
+
+# ---------------------------------------------------------------------------------------- adaptive curves
+# What the page draws: a few hundred points chosen from the dense grid (plus the landmarks, multiples of
+# LANDMARK_STEP) so that linear interpolation between them reproduces every series within the tolerance.
+
+TOLERANCE = shapes.PLOT_TOLERANCE
+
+
+def _interpolation_error(adaptive, dense) -> dict[str, float]:
+    """Per series, the largest error of the adaptive curve, linearly interpolated, at the dense curve's
+    points, in units of the series' range (a landmark can widen it: a spike at exactly 0 that the dense grid
+    steps over; the adaptive curve keeps that landmark, so its range is the one it was simplified for)."""
+    errors = {}
+    for series in ("y", "dy", "weight"):
+        kept, full = getattr(adaptive, series), getattr(dense, series)
+        if full is None:
+            assert kept is None
+            continue
+        scale = max(float(np.ptp(full)), float(np.ptp(kept)), 1e-9 * (1 + float(np.abs(full).max())))
+        errors[series] = float(np.abs(np.interp(dense.x, adaptive.x, kept) - full).max()) / scale
+    return errors
+
+
+@pytest.mark.parametrize("name", SHAPE_LOSSES)
+def test_adaptive_curve_matches_the_dense_curve_within_the_tolerance(name):
+    task = losses.get(name).task
+    for axis in shapes.axes_for(task):
+        dense, adaptive = (
+            shapes.loss_curves(task, [(name, {})], axis=axis, points=2000, tolerance=tolerance)[0]
+            for tolerance in (None, TOLERANCE)
+        )
+        assert len(adaptive.x) < len(dense.x) and np.all(np.diff(adaptive.x) > 0)
+        assert adaptive.x[0] == dense.x[0] and adaptive.x[-1] == dense.x[-1]
+        # every dense point is on the grid the adaptive curve was chosen from, so the bound holds at each;
+        # 0.1 % slack: an extreme within the tolerance of its segment need not be kept
+        for series, error in _interpolation_error(adaptive, dense).items():
+            assert error <= 1.001 * TOLERANCE, f"{name} on {axis}: {series} errs by {error:.2e} of its range"
+        assert np.diff(adaptive.x).max() <= shapes.PLOT_MAX_GAP * np.ptp(dense.x) * (1 + 1e-9)
+
+
+def test_adaptive_curves_keep_a_few_hundred_points_at_most():
+    for task in shapes.SHAPE_TASKS:
+        for axis in shapes.axes_for(task):
+            curves = shapes.loss_curves(
+                task, [(n, {}) for n in losses.names(task)], axis=axis, tolerance=TOLERANCE
+            )
+            sizes = {c.name: len(c.x) for c in curves}
+            assert max(sizes.values()) <= 400, (axis, sizes)
+            assert min(sizes.values()) >= 1 / shapes.PLOT_MAX_GAP, (axis, sizes)  # the hover's steps
+
+
+@pytest.mark.parametrize(
+    ("name", "exact", "kinks"),
+    [
+        ("hinge", lambda m: np.maximum(0.0, 1.0 - m), [1.0]),
+        ("ramp", lambda m: np.clip(1.0 - m, 0.0, 2.0), [-1.0, 1.0]),  # cutoff -1: flat again beyond m = -1
+        ("absolute", np.abs, [0.0]),
+    ],
+)
+def test_kinks_are_kept_exactly(name, exact, kinks):
+    if name not in losses.names():
+        pytest.fail(f"{name} is in the catalogue and must be registered")
+    curve = shapes.loss_curve(name, tolerance=TOLERANCE)
+    for kink in kinks:
+        assert kink in curve.x, f"{name}: the kink at {kink} is not a point of the curve"
+        assert curve.y[curve.x == kink][0] == exact(kink)
+    # piecewise linear with every kink kept: linear interpolation is the loss itself, at any x
+    fine = np.linspace(curve.x[0], curve.x[-1], 20_001)
+    np.testing.assert_allclose(np.interp(fine, curve.x, curve.y), exact(fine), rtol=0, atol=1e-12)
+    # the derivative's jump sits between the kink and its dense neighbour, not smeared over a long segment
+    dense = shapes.loss_curve(name, points=2000)
+    step = float(np.diff(dense.x).max())
+    for kink in kinks:
+        i = int(np.flatnonzero(curve.x == kink)[0])
+        around = curve.x[max(i - 1, 0) : i + 2]
+        assert np.diff(around).min() <= step * (1 + 1e-9), (name, kink, around)
+
+
+def test_adaptive_derivative_and_weight_share_x_and_are_exact_there():
+    (curve,) = shapes.loss_curves("multiclass", [("cross_entropy", {})], axis="p_y", tolerance=TOLERANCE)
+    assert curve.x.shape == curve.y.shape == curve.dy.shape == curve.weight.shape == curve.p_y.shape
+    np.testing.assert_allclose(curve.y, -np.log(curve.x), rtol=1e-10)
+    np.testing.assert_allclose(curve.dy, curve.x - 1.0, atol=1e-10)
+    np.testing.assert_allclose(curve.weight, 1.0, rtol=1e-10)
+    (logistic,) = shapes.loss_curves("binary", [("logistic", {})], tolerance=TOLERANCE)
+    np.testing.assert_allclose(logistic.dy, -1.0 / (1.0 + np.exp(logistic.x)), rtol=1e-10)
+
+
+def test_adaptive_sweep_simplifies_each_curve_within_the_tolerance():
+    dense = shapes.sweep_curves("huber", "delta", n=4)
+    adaptive = shapes.sweep_curves("huber", "delta", n=4, tolerance=TOLERANCE)
+    assert [c.label for c in adaptive] == [c.label for c in dense]
+    for a, d in zip(adaptive, dense, strict=True):
+        assert len(a.x) < len(d.x) / 4
+        assert max(_interpolation_error(a, d).values()) <= 1.001 * TOLERANCE
+
+
+def test_adaptive_indices_keep_ends_gaps_and_non_finite_points():
+    x = np.linspace(0.0, 1.0, 101)
+    line = 3.0 * x + 1.0
+    assert shapes.adaptive_indices(x, [line], 1e-3).tolist() == [0, 100]  # a straight line needs its ends
+    gapped = shapes.adaptive_indices(x, [line], 1e-3, max_gap=0.1)
+    assert np.diff(x[gapped]).max() <= 0.1 + 1e-12
+    holed = line.copy()
+    holed[40] = np.nan
+    kept = shapes.adaptive_indices(x, [holed, None], 1e-3).tolist()
+    assert {0, 39, 40, 41, 100} <= set(kept)
+    noisy = 1.0 + 1e-16 * np.sin(50 * x)  # rounding noise on a constant is not detail
+    assert shapes.adaptive_indices(x, [noisy], 1e-4).tolist() == [0, 100]
+    peak = np.exp(-(((x - 0.37) / 0.01) ** 2))  # a narrow bump is kept
+    assert abs(x[shapes.adaptive_indices(x, [peak], 1e-3)] - 0.37).min() < 0.006
+
+
+@pytest.mark.parametrize("tolerance", [0.0, -1e-3, 1.5, float("nan"), "0.1"])
+def test_bad_tolerance_raises_naming_the_value(tolerance):
+    with pytest.raises(ValueError, match="tolerance"):
+        shapes.loss_curves("binary", [("logistic", {})], tolerance=tolerance)

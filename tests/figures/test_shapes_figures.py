@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from lossviz import losses, shapes
 from lossviz.figures import palette
 from lossviz.figures import shapes as figures
 from lossviz.results import Curve, Surface
@@ -127,7 +128,8 @@ def test_simplex_figure():
     assert isinstance(contour, go.Contour)
     np.testing.assert_allclose(contour.z, z, rtol=1e-6)
     assert contour.z.dtype == np.float32
-    assert contour.customdata.shape == (*z.shape, 3)
+    assert contour.customdata.shape == (*z.shape, 2)  # (p_2, p_3); p_y is the y coordinate
+    assert contour.customdata.dtype == np.float32
     assert [a.text for a in fig.layout.annotations] == ["y (true class)", "class 2", "class 3"]
     assert fig.layout.yaxis.scaleanchor == "x"  # equilateral, not stretched
     assert fig.layout.title.text == "CE over the simplex"
@@ -143,3 +145,106 @@ def test_surface_checks_its_typed_fields():
         Surface(xs=xs, ys=ys, z=np.zeros((2, 3)), accuracy=np.zeros(3))
     with pytest.raises(ValueError, match="probs has shape"):
         Surface(xs=xs, ys=ys, z=np.zeros((2, 3)), probs=np.zeros((2, 3)))
+
+
+def test_simplex_hover_reads_p_y_from_y_and_keeps_the_triangle_equilateral():
+    surface = shapes.simplex_surface("cross_entropy", resolution=41)
+    fig = figures.simplex_figure(surface=surface)
+    contour, outline = fig.data[0], fig.data[1]
+    h = math.sqrt(3) / 2
+    np.testing.assert_allclose(contour.y, surface.ys / h, rtol=1e-6)  # p_y, 0 at the base, 1 at the top
+    inside = np.isfinite(surface.z)
+    np.testing.assert_allclose(contour.customdata[inside], surface.probs[inside][:, 1:], atol=1e-6)
+    assert (contour.customdata[~inside] == 0).all()  # no NaN where z is NaN (no hover there anyway)
+    assert "%{y" in contour.hovertemplate and "p_2 = %{customdata[0]" in contour.hovertemplate
+    assert max(outline.y) == 1.0 and fig.layout.yaxis.scaleratio == pytest.approx(h)  # p_y = 1 spans h
+    assert fig.layout.annotations[0].y == 1.0  # the true-class label at the top vertex
+
+
+# ------------------------------------------------------------------------------------------ curve hover
+
+
+def test_the_axis_itself_is_not_sent_again_as_customdata():
+    for axis, other in (("p_y", "logit margin"), ("logit_margin", "p_y")):
+        (curve,) = shapes.loss_curves("multiclass", [("cross_entropy", {})], axis=axis, points=50)
+        trace = figures.curves_figure(curves=[curve], symbol=shapes.AXES[axis].symbol).data[0]
+        assert trace.customdata.shape == (50,) and trace.customdata.dtype == np.float32
+        expected = curve.margin if axis == "p_y" else curve.p_y
+        np.testing.assert_allclose(trace.customdata, expected, rtol=1e-6)
+        assert f"{other} = %{{customdata:" in trace.hovertemplate
+        assert "%{x" in trace.hovertemplate  # the axis's own value
+    (binary,) = shapes.loss_curves("binary", [("logistic", {})], points=50)
+    assert figures.curves_figure(curves=[binary]).data[0].customdata is None
+
+
+def test_page_sized_curves_make_small_charts():
+    names = losses.names("multiclass")
+    curves = shapes.loss_curves(
+        "multiclass", [(n, {}) for n in names], axis="p_y", tolerance=shapes.PLOT_TOLERANCE
+    )
+    size = len(figures.curves_figure(curves=curves, series="weight").to_json())
+    assert size < 120_000, f"{len(names)} losses: {size / 1000:.0f} KB"
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+
+def test_short_formulas_are_left_alone():
+    assert figures.break_latex(r"-\log p_y") == r"-\log p_y"
+    assert figures.break_latex(r"a,\ b") == r"a,\ b"  # short: no break even at a break point
+
+
+def test_long_formulas_break_at_top_level_commas_only():
+    left = r"\frac{1}{\tau}\Big(\sum_{k \ne y} e^{z_k - z_y}\Big)^{\tau}"
+    latex = left + r",\ \Phi(u) = \log(1 + u) \text{ for } \tau = 0"
+    broken = figures.break_latex(latex)
+    assert broken.startswith(r"\begin{gathered}") and broken.endswith(r"\end{gathered}")
+    lines = broken.removeprefix(r"\begin{gathered}").removesuffix(r"\end{gathered}").split(r" \\ ")
+    assert lines[0] == left + ","
+    inside = r"\frac{a,\ b}{c}" + "x" * 60  # the break point inside braces is not top-level
+    assert figures.break_latex(inside) == inside
+
+
+def test_long_formulas_keep_cases_whole_and_break_after_long_left_sides():
+    cases = r"L = \begin{cases} a,\ b & x > 0 \\ c & \text{otherwise} \end{cases}" + " + d" * 10
+    assert figures.break_latex(cases).count(r"\begin{cases}") == 1
+    long_left = "q" * 30 + " = " + "r" * 30
+    assert (
+        figures.break_latex(long_left)
+        == r"\begin{gathered}" + "q" * 30 + r" \\ = " + "r" * 30 + r"\end{gathered}"
+    )
+    short_left = "q = " + "r" * 60  # ` = ` after a short left side stays on the line
+    assert figures.break_latex(short_left) == short_left
+
+
+def test_every_registered_formula_breaks_into_balanced_lines():
+    for name in losses.names():
+        broken = figures.break_latex(losses.get(name).latex)
+        for a, b in ("{}", "()", "[]"):
+            assert broken.count(a) == broken.count(b), name
+
+
+def test_panel_titles_follow_the_reference_loss():
+    three = figures.panel_titles("Loss", "dL/dm", "logistic loss")
+    assert list(three) == ["value", "derivative", "weight"]
+    assert three["derivative"]["title"] == "Derivative dL/dm (autograd)"
+    assert three["weight"]["y_title"] == "|∇L| / |∇ logistic loss|"
+    assert list(figures.panel_titles("Loss", "ψ", None)) == ["value", "derivative"]
+
+
+def test_property_rows_mark_checks_and_show_calibration_for_binary_only():
+    props = {
+        "Logistic": {"bounded": False, "convex": True, "calibrated": True, "symmetric": False,
+                     "value_at_0": 0.69, "slope_at_0": -0.5, "origin": "m = 0"},
+        "Sigmoid": {"bounded": True, "convex": False, "calibrated": None, "symmetric": True,
+                    "value_at_0": 0.5, "slope_at_0": -0.25, "origin": "m = 0"},
+    }  # fmt: skip
+    rows = figures.property_rows(props, "loss", binary=True, derivative="dL/dm")
+    assert rows[0] == {
+        "loss": "Logistic", "bounded": "✗", "convex": "✓", "calibrated": "✓", "symmetric": "✗",
+        "L at m = 0": 0.69, "slope dL/dm at origin": -0.5,
+    }  # fmt: skip
+    assert rows[1]["calibrated"] == "n/a"
+    assert "calibrated" not in figures.property_rows(props, "gamma", binary=False, derivative="d")[0]
+    assert figures.property_rows({}, "loss", binary=True, derivative="d") == []
+    assert set(figures.property_columns(True)) <= set(figures.CHECKS)

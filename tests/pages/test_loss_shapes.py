@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lossviz import losses
+from lossviz import losses, shapes
+from lossviz.figures import shapes as figures
+from lossviz.ui import cache
+from lossviz.ui import shapes as view
+from lossviz.ui.fields import Field
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "pages" / "loss_shapes.py"
@@ -261,3 +265,86 @@ def test_every_registered_loss_of_a_task_renders_together(task):
     assert len(_figures(at)[0]["data"]) == len(losses.names(task))
     assert len(at.dataframe[0].value) == len(losses.names(task))
     assert len(at.latex) == len(losses.names(task))
+
+
+# ------------------------------------------------------------------------------------------ byte budget
+# What a view sends is deterministic (unlike how long it takes): the Plotly specs of a fresh load within
+# 400 KB (room for the rest of the page in 500 KB) and each chart within 120 KB, the most one slider step
+# can resend (a step resends only the charts that depend on it; identical ones are skipped).
+
+LOAD_BYTES = 400_000
+CHART_BYTES = 120_000
+DEFAULT_VIEWS = {
+    "multiclass": {},
+    "binary": {"task": "binary"},
+    "regression": {"task": "regression"},
+    "sweep": {"mode": "sweep"},
+}
+
+
+@pytest.mark.parametrize("query", DEFAULT_VIEWS.values(), ids=DEFAULT_VIEWS.keys())
+def test_default_views_stay_within_the_byte_budget(query):
+    at = _page(query)
+    assert not at.exception
+    sizes = [len(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert sizes and max(sizes) <= CHART_BYTES, sizes
+    assert sum(sizes) <= LOAD_BYTES, sizes
+
+
+def test_every_loss_of_a_task_at_once_stays_within_the_byte_budget():
+    for task in ("multiclass", "binary"):
+        at = _page({"task": task, "losses": ",".join(losses.names(task))})
+        sizes = [len(chart.proto.spec) for chart in at.get("plotly_chart")]
+        assert max(sizes) <= CHART_BYTES and sum(sizes) <= LOAD_BYTES, (task, sizes)
+
+
+def test_every_multiclass_simplex_fits_one_chart():
+    for name in losses.names("multiclass"):
+        surface = shapes.simplex_surface(name, resolution=cache.SIMPLEX_RESOLUTION)
+        title = f"{losses.get(name).title} over the simplex (K = 3)"
+        assert len(figures.simplex_figure(surface=surface, title=title).to_json()) <= CHART_BYTES, name
+
+
+def test_charts_draw_the_adaptive_curves_at_float32():
+    at = _page({"task": "binary", "losses": "hinge"})
+    trace = _figures(at)[0]["data"][0]
+    assert trace["x"]["dtype"] == trace["y"]["dtype"] == "f4"  # base64 float32, not decimal text
+    assert "customdata" not in trace  # binary curves have no p_y / logit margin hover
+    multiclass = _trace(_figures(_page())[0], "Cross-entropy")
+    assert multiclass["customdata"]["dtype"] == "f4" and "shape" not in multiclass["customdata"]  # 1 column
+
+
+# ------------------------------------------------------------------------------------- page helpers (ui)
+
+
+def test_offer_keeps_a_choice_per_task_under_one_url_name():
+    field = Field("sweep.loss", "Loss", "select", None)
+    offered = view.offer(field, ["focal", "comp_sum"], "comp_sum", "multiclass")
+    assert (offered.key, offered.url_name, offered.default) == (
+        "sweep.loss.multiclass",
+        "sweep.loss",
+        "comp_sum",
+    )
+    assert offered.options == ("focal", "comp_sum")
+    assert view.offer(field, ["a", "b"], "missing").default == "a"  # the preferred one is not offered
+    assert view.offer(field, ["a"]).key == "sweep.loss"
+
+
+def test_formula_card_and_properties_table_render_alone():
+    def script():
+        from lossviz import shapes
+        from lossviz.ui import shapes as view
+
+        view.formula_style()
+        view.formula_card("comp_sum")
+        rows = {"Logistic": shapes.loss_properties("logistic"), "Hinge": shapes.loss_properties("hinge")}
+        view.properties_table(rows, "loss", task="binary", derivative="dL/dm")
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert r"\begin{gathered}" in at.latex[0].value  # broken into lines
+    assert "comp_sum" in at.markdown[1].value and "Paper:" in at.caption[0].value
+    table = at.dataframe[0].value
+    assert list(table["loss"]) == ["Logistic", "Hinge"] and "calibrated" in table.columns
+    assert list(table["convex"]) == ["✓", "✓"]
+    assert "Convexity checked on m in [-4, 4]" in at.caption[1].value
