@@ -75,13 +75,11 @@ elif data.task == "regression":
     st.plotly_chart(figures.prediction_figure(y_true=data.y_test, panels=predicted), key="train.fig.pred")
 else:
     st.subheader("Decision boundaries over training")
-    runs.boundary_view(page, result, data, page.control(POINTS))
+    runs.boundary_view(page, result, data, POINTS)
     st.caption(runs.map_caption(data))
 
 st.subheader("Training curves")
-scale = page.control(SCALE)
-curves = figures.training_curves_figure(panels=runs.curve_panels(result), task=data.task, loss_scale=scale)
-st.plotly_chart(curves, key="train.fig.curves")
+runs.curves_view(page, result, data, SCALE)
 
 st.subheader("Metrics (final weights, clean test set)")
 widgets.metrics_dataframe(runs.metrics_rows(result, data))

@@ -373,13 +373,14 @@ def weight_panels(result: TrainResult) -> list[figures.WeightPanel]:
 
 
 @st.fragment
-def boundary_view(page: Any, result: TrainResult, data: Dataset, show_points: bool) -> None:
+def boundary_view(page: Any, result: TrainResult, data: Dataset, points: Field) -> None:
     """The decision boundaries at one epoch, an epoch slider and a replay button, rerun on their own.
 
     One frame is sent per step (a Plotly animation would send every frame on every load); the slider and
     the replay live in a fragment, so moving them reruns only this view.
     """
     frames, panels = boundary_panels(result)
+    show_points = page.control(points)
     epoch = page.control(Field("epoch", "Epoch", "select_slider", frames[-1], options=tuple(frames)))
     chart = st.empty()
 
@@ -397,4 +398,13 @@ def boundary_view(page: Any, result: TrainResult, data: Dataset, show_points: bo
             time.sleep(0.15)
     else:
         draw(frames.index(epoch))
+    page.state.sync()  # a fragment rerun skips the page's own finish()
+
+
+@st.fragment
+def curves_view(page: Any, result: TrainResult, data: Dataset, scale: Field) -> None:
+    """The training curves with their loss-axis control, rerun on their own when it changes."""
+    chosen = page.control(scale)
+    fig = figures.training_curves_figure(panels=curve_panels(result), task=data.task, loss_scale=chosen)
+    st.plotly_chart(fig, key="train.fig.curves")
     page.state.sync()  # a fragment rerun skips the page's own finish()

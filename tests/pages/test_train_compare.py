@@ -74,6 +74,17 @@ def test_the_epoch_slider_and_replay_redraw_one_frame_at_a_time():
     assert not at.exception and at.get("plotly_chart")
 
 
+def test_points_and_loss_axis_controls_rerun_their_own_views():
+    at = _page(TINY)
+    at.button(key="train.button").click().run()
+    at.toggle(key="train.points").set_value(False).run()
+    boundaries = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not [t for t in boundaries["data"] if t["type"] == "scatter"]  # the maps without the points
+    at.selectbox(key="train.loss_scale").set_value("symlog").run()
+    assert not at.exception
+    assert at.query_params["loss_scale"] == "symlog" and at.query_params["points"] == "0"
+
+
 def test_training_is_drawn_live_with_each_snapshot():
     from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
 
