@@ -74,6 +74,8 @@ class TrainingContext:
         self.fixed = static_context(loss.spec, y_train, n_classes)
         self.task = loss.task
         self.ema: torch.Tensor | None = None
+        if "ema_target" in self.needs and loss.task == "embedding":  # views are not the rows it tracks
+            raise ValueError(f"loss {loss.spec.name!r}: a running target needs a classification task")
         if "ema_target" in self.needs:
             self.momentum = float(loss.params[EMA_MOMENTUM])
             self.ema = torch.zeros(len(y_train), max(n_classes, 2), device=y_train.device)  # (N, K)
@@ -109,7 +111,8 @@ class TrainingContext:
         return ctx
 
     def full(self, features: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The context for evaluating the loss on the whole training set (no update of the running target)."""
+        """The context without a step's update of the running target: for evaluating the loss on the whole
+        training set, and for every step of an embedding loss (its rows are views, not training samples)."""
         ctx = dict(self.fixed)
         if features is not None:
             ctx["feature_norms"] = features.detach().norm(dim=1)

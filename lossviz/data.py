@@ -1,4 +1,6 @@
-"""Datasets for training views: toy generators, scikit-learn's bundled real sets, CSV upload, label noise.
+"""Datasets for training views: toy generators, scikit-learn's bundled real sets, CSV upload, label noise,
+and the augmented views embedding losses train on (SimCLR-style: jitter, rotation and noise of points,
+small affine jitter of digits).
 
 Label-noise kinds follow "Normalized Loss Functions for Deep Learning with Noisy Labels" (symmetric,
 asymmetric, pair flips); the long-tailed imbalance profile follows LDAM/VS-loss (n_k = n_max * r^(-k/(K-1))).
@@ -723,3 +725,117 @@ def _finish_csv_regression(
         projection=_projection(X_train) if X.shape[1] > 2 else None,
         notes=tuple(notes),
     )
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+AugmentKind = Literal["points", "jitter", "rotation", "noise", "digits"]
+AUGMENTATIONS: tuple[str, ...] = ("points", "jitter", "rotation", "noise", "digits")
+MAX_AUGMENT = 4.0  # the strongest views: points rotated by up to ±60°, digits shifted by up to 4 pixels
+# per unit of strength: small enough that a view stays near its instance on every toy set
+_JITTER = 0.1  # points: distance from the centre scaled by a factor in [1 - 0.1, 1 + 0.1]
+_ROTATION = math.pi / 12  # points: ±15° about the centre
+_NOISE = 0.1  # points: Gaussian noise σ in feature units (the toys and the standardised sets are unit-scale)
+_SHIFT = 1.0  # digits: pixels along each axis
+_SCALE = 0.1  # digits: zoom factor in [1 - 0.1, 1 + 0.1]
+_TILT = math.pi / 18  # digits: ±10° about the image centre
+
+
+def augmentation_for(data: Dataset) -> AugmentKind:
+    """The augmentation a dataset's views use: affine jitter of the 8x8 digits, point jitter otherwise."""
+    return "digits" if data.name == "digits" and data.n_features == 64 else "points"
+
+
+def augment(
+    X: np.ndarray,
+    kind: AugmentKind,
+    generator: np.random.Generator | int,
+    strength: float = 1.0,
+    *,
+    centre: np.ndarray | None = None,
+) -> np.ndarray:
+    """One random view (N, D) float32 of every row of X (N, D); strength 0 returns an unchanged copy.
+
+    points (any D): each point's distance from centre scaled by a factor in 1 ± 0.1s (jitter), a rotation
+    about centre by an angle in ±15°·s within a random plane (the plane itself when D = 2), and Gaussian
+    noise of σ = 0.1s; "jitter", "rotation" and "noise" apply one of the three alone. digits (D = 64, 8x8
+    images row-major): per image a shift of up to s pixels along each axis, a zoom of 1 ± 0.1s and a rotation
+    of ±10°·s about the image centre, resampled bilinearly with the edges clamped, so every output pixel is
+    a convex combination of the image's own pixels. generator: a numpy Generator, or an int seed (same seed,
+    same views). centre (D,): the point rotations and scalings fix; the origin by default.
+    """
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"kind must be one of {list(AUGMENTATIONS)}, got {kind!r}")
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
+        raise ValueError(f"strength must be a number in [0, {MAX_AUGMENT:g}], got {strength!r}")
+    if not (math.isfinite(strength) and 0.0 <= strength <= MAX_AUGMENT):
+        raise ValueError(f"strength must be a number in [0, {MAX_AUGMENT:g}], got {strength!r}")
+    if not isinstance(generator, np.random.Generator) and (
+        isinstance(generator, bool) or not isinstance(generator, (int, np.integer)) or generator < 0
+    ):
+        raise ValueError(f"generator must be a numpy Generator or an integer seed >= 0, got {generator!r}")
+    X = np.asarray(X)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X must be a numeric (N, D) array, got shape {X.shape} and dtype {X.dtype}")
+    if kind == "digits" and X.shape[1] != 64:
+        raise ValueError(f"kind 'digits' takes 8x8 images as (N, 64) rows, got shape {X.shape}")
+    c = np.zeros(X.shape[1]) if centre is None else np.asarray(centre, np.float64)
+    if c.shape != (X.shape[1],) or not np.isfinite(c).all():
+        raise ValueError(f"centre must be a finite ({X.shape[1]},) point, got shape {c.shape}")
+    if strength == 0 or len(X) == 0:
+        return X.astype(np.float32, copy=True)
+    rng = np.random.default_rng(generator)  # a Generator passes through: its stream advances
+    X64 = X.astype(np.float64)
+    if kind == "digits":
+        return _affine_digits(X64, rng, float(strength)).astype(np.float32)
+    return _jitter_points(X64, kind, rng, float(strength), c).astype(np.float32)
+
+
+def _jitter_points(X: np.ndarray, kind: str, rng: np.random.Generator, s: float, c: np.ndarray) -> np.ndarray:
+    n, d = X.shape
+    out = X - c  # (N, D) about the centre
+    if kind in ("points", "jitter"):
+        out = out * rng.uniform(1 - _JITTER * s, 1 + _JITTER * s, (n, 1))
+    if kind in ("points", "rotation") and d >= 2:
+        out = _rotate(out, rng.uniform(-_ROTATION * s, _ROTATION * s, n), rng)
+    if kind in ("points", "noise"):
+        out = out + _NOISE * s * rng.standard_normal((n, d))
+    return out + c
+
+
+def _rotate(X: np.ndarray, angles: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each row turned by its angle within a plane span(u, v): the coordinate plane for D = 2, else random."""
+    n, d = X.shape
+    if d == 2:
+        u, v = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    else:
+        g = rng.standard_normal((2, n, d))
+        u = g[0] / np.linalg.norm(g[0], axis=1, keepdims=True)
+        w = g[1] - (g[1] * u).sum(1, keepdims=True) * u
+        v = w / np.linalg.norm(w, axis=1, keepdims=True)
+    a, b = (X * u).sum(1, keepdims=True), (X * v).sum(1, keepdims=True)  # (N, 1) in-plane coordinates
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    # (a, b) -> (a cos - b sin, a sin + b cos); the component outside the plane is unchanged
+    return X + (cos - 1) * (a * u + b * v) + sin * (a * v - b * u)
+
+
+def _affine_digits(X: np.ndarray, rng: np.random.Generator, s: float) -> np.ndarray:
+    n = len(X)
+    shift = rng.uniform(-_SHIFT * s, _SHIFT * s, (n, 2))  # (N, 2) rows, columns
+    zoom = rng.uniform(1 - _SCALE * s, 1 + _SCALE * s, (n, 1))
+    angle = rng.uniform(-_TILT * s, _TILT * s, (n, 1))
+    rows, cols = np.divmod(np.arange(64), 8)
+    # output pixel p reads the source at q = R(-angle) (p - centre - shift) / zoom + centre  # (N, 64) each
+    dr, dc = rows[None] - 3.5 - shift[:, :1], cols[None] - 3.5 - shift[:, 1:]
+    cos, sin = np.cos(angle), np.sin(angle)
+    src_r = np.clip((cos * dr + sin * dc) / zoom + 3.5, 0.0, 7.0)
+    src_c = np.clip((-sin * dr + cos * dc) / zoom + 3.5, 0.0, 7.0)
+    r0 = np.minimum(np.floor(src_r), 6.0)
+    c0 = np.minimum(np.floor(src_c), 6.0)
+    fr, fc = src_r - r0, src_c - c0  # in [0, 1]
+    top_left = (r0 * 8 + c0).astype(np.int64)  # (N, 64) flat index of the upper-left neighbour
+
+    def at(offset: int) -> np.ndarray:
+        return np.take_along_axis(X, top_left + offset, axis=1)
+
+    return (1 - fr) * ((1 - fc) * at(0) + fc * at(1)) + fr * ((1 - fc) * at(8) + fc * at(9))

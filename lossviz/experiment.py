@@ -27,10 +27,13 @@ from lossviz.data import CsvTask, NoiseKind
 from lossviz.losses import BoundLoss, make, n_outputs
 from lossviz.models import Activation, ModelKind, make_model
 from lossviz.results import Dataset, History
-from lossviz.train import OptimizerName, Progress, check_compatible, fit, with_state
+from lossviz.train import OptimizerName, Positives, Progress, Views, check_compatible, fit, with_state
 
 CSV = "csv"  # DataSpec.source of an uploaded file (its bytes are kept by register_csv)
 SCHEMA = 1  # bump when a field changes meaning: it is part of every digest
+# Fields added after digests were first handed out: written to JSON only when they differ from their default,
+# so every experiment that leaves them alone keeps its digest (and the results and links keyed by it).
+_ADDED = {"omit_at_default": True}
 ParamsKey = tuple[tuple[str, float], ...]
 
 
@@ -52,6 +55,15 @@ class DataSpec:
     csv: str = ""  # sha1 of the uploaded bytes (see register_csv) when source == "csv"
     csv_target: str = ""  # the CSV's label column
     csv_task: CsvTask = "auto"  # classification, regression, or decided from the target column
+    # the views embedding losses train on (the other tasks ignore them; see lossviz.data.augment).
+    # augmented views of each instance per step: 2, as SimCLR and SupCon use
+    views: int = field(default=2, metadata=_ADDED)
+    # view strength: 1 = up to ±15° rotation, ±10 % scale, noise σ 0.1 on points, ±1 pixel shifts on digits
+    augment: float = field(default=1.0, metadata=_ADDED)
+    # which views are positives of each other: "class" = every view of the same label (supervised, SupCon;
+    # the default, since every dataset here has labels); "instance" = only the views of one instance
+    # (self-supervised, SimCLR)
+    positives: Positives = field(default="class", metadata=_ADDED)
 
     def __post_init__(self) -> None:
         _check_literals("data", self)
@@ -64,6 +76,14 @@ class DataSpec:
             _check_number("data.noise", self.noise, 0.0, 10.0)
         _check_number("data.label_noise", self.label_noise, 0.0, 0.95)
         _check_number("data.imbalance", self.imbalance, 1.0, 1000.0)
+        _check_int("data.views", self.views, 1, high=8)
+        _check_number("data.augment", self.augment, 0.0, datasets.MAX_AUGMENT)
+        object.__setattr__(self, "augment", float(self.augment))  # 1 and 1.0: one JSON form, one digest
+        if self.positives == "instance" and self.views < 2:
+            raise ValueError(
+                f"data.views must be >= 2 when data.positives is 'instance' (an instance's only positives "
+                f"are its other views), got {self.views}"
+            )
         if self.source == CSV and not self.csv_target:
             raise ValueError("data.csv_target must name the CSV's label column when data.source is 'csv'")
         if datasets.is_toy(self.source) and self.noise is None:  # explicit, so equal data has one digest
@@ -80,11 +100,15 @@ class ModelSpec:
     activation: Activation = "relu"
     residual: bool = False  # skip connections around hidden layers (flatter landscapes, Li et al. 2018)
     batch_norm: bool = False
+    # output width for embedding losses (their sphere head): 2 puts the embeddings on the circle S¹, drawn as
+    # they are; 3 on the sphere S²; more trains on a higher sphere (pages then project it)
+    embedding_dim: int = field(default=2, metadata=_ADDED)
 
     def __post_init__(self) -> None:
         _check_literals("model", self)
         _check_int("model.width", self.width, 1)
         _check_int("model.depth", self.depth, 1)
+        _check_int("model.embedding_dim", self.embedding_dim, 2, high=64)
 
 
 @dataclass(frozen=True)
@@ -270,10 +294,16 @@ def dataset(spec: DataSpec) -> Dataset:
     return datasets.make_dataset(spec.source, n=spec.n, noise=spec.noise, n_classes=spec.n_classes, **common)
 
 
+def view_settings(spec: DataSpec) -> Views:
+    """The view settings of a DataSpec, as train.fit takes them (used by embedding losses only)."""
+    return Views(count=spec.views, strength=spec.augment, positives=spec.positives)
+
+
 def initial_model(experiment: Experiment, loss: str, data: Dataset | None = None) -> nn.Module:
     """The freshly initialised model for one loss, with the head the registry asks for.
 
-    Same seed, same weights: two losses with the same task and head start from identical parameters.
+    Same seed, same weights: two losses with the same task and head start from identical parameters (every
+    embedding loss trains the same encoder with its sphere head, model.embedding_dim outputs wide).
     """
     data = data if data is not None else dataset(experiment.data)
     spec = losses.get(loss)
@@ -281,7 +311,7 @@ def initial_model(experiment: Experiment, loss: str, data: Dataset | None = None
     return make_model(
         m.kind,
         data.n_features,
-        n_outputs(spec.task, data.n_classes),
+        n_outputs(spec.task, data.n_classes, embedding_dim=m.embedding_dim),
         width=m.width,
         depth=m.depth,
         activation=m.activation,
@@ -331,6 +361,7 @@ def run(
         rho=o.rho,
         momentum=o.momentum,
         on_snapshot=on_snapshot,
+        views=view_settings(experiment.data),
     )
     return Run(
         experiment=replace(experiment, losses=(choice,)),
@@ -384,13 +415,15 @@ def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False, high: int | None = None) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(
             f"{name} must be an integer >= {low}{' or null' if allow_none else ''}, got {value!r}"
         )
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
 
 
 def _check_number(name: str, value: Any, low: float, high: float) -> None:
@@ -424,7 +457,12 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _fields_dict(spec: Any) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}
+    """Every field's value, except the later-added ones still at their default (see _ADDED)."""
+    return {
+        f.name: getattr(spec, f.name)
+        for f in fields(spec)
+        if not (f.metadata.get("omit_at_default") and getattr(spec, f.name) == f.default)
+    }
 
 
 def _spec_from(where: str, cls: type, raw: Any) -> Any:

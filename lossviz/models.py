@@ -1,6 +1,8 @@
-"""Small models for the explorer: linear, an MLP with options, a CNN for 8x8 digits, a harmonic head.
+"""Small models for the explorer: linear, an MLP with options, a CNN for 8x8 digits, and their heads.
 
-The harmonic head follows "Harmonic Loss Trains Interpretable AI Models" (distance-based logits).
+The harmonic head follows "Harmonic Loss Trains Interpretable AI Models" (distance-based logits); the sphere
+head puts embeddings on the unit hypersphere, as in "Understanding Contrastive Representation Learning
+through Alignment and Uniformity on the Hypersphere" (Wang & Isola, 2020).
 """
 
 from __future__ import annotations
@@ -86,7 +88,28 @@ class CosineHead(nn.Module):
         return h @ nn.functional.normalize(self.weight, dim=1).T  # (N, K)
 
 
+class SphereHead(nn.Module):
+    """A linear projection to D outputs, L2-normalised: embeddings on the circle S¹ (D = 2), the sphere S²
+    (D = 3) or a higher sphere. Parameters and initialisation are nn.Linear's (weight (D, in), bias (D,)),
+    but it is not a Linear: nothing should read its rows as class weights."""
+
+    def __init__(self, in_features: int, n_outputs: int) -> None:
+        super().__init__()
+        _check_positive("in_features", in_features)
+        _check_positive("n_outputs", n_outputs, 2)  # one output normalised is only ±1
+        linear = nn.Linear(in_features, n_outputs)  # nn.Linear's initialisation
+        self.weight, self.bias = linear.weight, linear.bias
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(nn.functional.linear(h, self.weight, self.bias), dim=1)  # (N, D)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.weight.shape[1]}, n_outputs={self.weight.shape[0]}"
+
+
 def _head(in_features: int, n_outputs: int, head: Head) -> nn.Module:
+    if head == "sphere":
+        return SphereHead(in_features, n_outputs)
     if head == "harmonic":
         return HarmonicHead(in_features, n_outputs)
     if head == "cosine":
@@ -224,6 +247,7 @@ def make_model(
     """A freshly initialised model, identical for the same arguments and seed (global RNG untouched).
 
     kind="cnn" needs in_features=64 and uses width // 4 conv channels (16 at the default width).
+    head="sphere" makes the model an encoder whose n_outputs-dimensional output lies on the unit sphere.
     """
     _check_choice("kind", kind, MODEL_KINDS)
     _check_choice("head", head, HEADS)

@@ -178,6 +178,8 @@ class History:
 
     Regression runs store R^2 in train_acc / test_acc, the test mean squared error in test_nll, NaN in
     noisy_acc and ece. noisy_acc is the accuracy on the noisy subset against its noisy labels (NaN if none).
+    Embedding runs store the loss on fixed views of the training set in train_loss, nearest-class-mean
+    accuracies of the unit embeddings in train_acc / noisy_acc / test_acc, NaN in test_nll and ece.
     """
 
     loss_name: str
@@ -200,11 +202,19 @@ class History:
     diverged: bool
     message: str
     seconds: float
+    # Wang & Isola (2020) on the test split, for embedding runs (NaN for the other tasks; None when built
+    # without them): E||f(x) - f(x')||^2 over two views of each point, log E exp(-2 ||f(x) - f(y)||^2)
+    alignment: np.ndarray | None = None  # (E+1,)
+    uniformity: np.ndarray | None = None  # (E+1,)
+
+    def __post_init__(self) -> None:
+        _check_series("History", len(self.epochs), alignment=self.alignment, uniformity=self.uniformity)
 
     @property
     def final(self) -> dict[str, float]:
-        """The last epoch's metrics by name."""
-        keys = ("train_loss", "train_acc", "noisy_acc", "test_acc", "test_nll", "ece")
+        """The last epoch's metrics by name (alignment and uniformity when recorded)."""
+        keys = ["train_loss", "train_acc", "noisy_acc", "test_acc", "test_nll", "ece"]
+        keys += [k for k in ("alignment", "uniformity") if getattr(self, k) is not None]
         return {k: float(getattr(self, k)[-1]) for k in keys}
 
 

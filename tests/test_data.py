@@ -11,6 +11,8 @@ from sklearn import datasets as skdata
 from lossviz.data import (
     DATASETS,
     REGRESSION_DATASETS,
+    augment,
+    augmentation_for,
     corrupt_labels,
     csv_header,
     load_csv,
@@ -382,3 +384,96 @@ def test_default_noise_is_the_generators_default():
     np.testing.assert_array_equal(explicit.X_train, implicit.X_train)
     with pytest.raises(ValueError, match="iris"):
         default_noise("iris")
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+
+@pytest.mark.parametrize("kind", ["points", "jitter", "rotation", "noise"])
+@pytest.mark.parametrize("dim", [2, 5])
+def test_point_augmentations_are_seeded_and_keep_shapes(kind: str, dim: int) -> None:
+    X = np.random.default_rng(0).normal(size=(50, dim)).astype(np.float32)
+    a, b = augment(X, kind, 7), augment(X, kind, np.random.default_rng(7))
+    assert a.shape == X.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)  # an int seed is the Generator it seeds
+    assert not np.array_equal(a, augment(X, kind, 8))
+    rng = np.random.default_rng(3)
+    first, second = augment(X, kind, rng), augment(X, kind, rng)  # a Generator's stream advances
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(augment(X, kind, 7, 0.0), X)  # strength 0: unchanged
+    assert np.abs(a - X).max() < 1.5  # small: views stay near their instance
+
+
+@pytest.mark.parametrize("dim", [2, 3, 6])
+def test_rotation_preserves_norms_about_the_centre(dim: int) -> None:
+    X = np.random.default_rng(1).normal(size=(200, dim)).astype(np.float32)
+    rotated = augment(X, "rotation", 0, 2.0)
+    np.testing.assert_allclose(np.linalg.norm(rotated, axis=1), np.linalg.norm(X, axis=1), rtol=1e-5)
+    centre = np.array([3.0, -2.0] + [1.0] * (dim - 2))
+    about = augment(X, "rotation", 0, 2.0, centre=centre)
+    np.testing.assert_allclose(
+        np.linalg.norm(about - centre, axis=1), np.linalg.norm(X - centre, axis=1), rtol=1e-5
+    )
+    if dim == 2:  # within ±30° at strength 2
+        cos = (rotated * X).sum(1) / np.linalg.norm(X, axis=1) ** 2
+        assert cos.min() >= np.cos(np.pi / 6) - 1e-6
+
+
+def test_jitter_scales_distances_from_the_centre_by_at_most_ten_percent() -> None:
+    X = np.random.default_rng(2).normal(size=(300, 2)).astype(np.float32)
+    ratio = np.linalg.norm(augment(X, "jitter", 0), axis=1) / np.linalg.norm(X, axis=1)
+    assert ratio.min() >= 0.9 - 1e-6 and ratio.max() <= 1.1 + 1e-6
+    directions = augment(X, "jitter", 0) / np.linalg.norm(augment(X, "jitter", 0), axis=1, keepdims=True)
+    np.testing.assert_allclose(directions, X / np.linalg.norm(X, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_digit_views_stay_in_each_images_range_and_move_the_strokes() -> None:
+    raw = skdata.load_digits().data[:100].astype(np.float32)  # pixel values 0..16
+    views = augment(raw, "digits", 0)
+    assert views.shape == raw.shape and views.dtype == np.float32
+    assert views.min() >= 0.0 and views.max() <= 16.0
+    assert (views.min(1) >= raw.min(1) - 1e-5).all() and (views.max(1) <= raw.max(1) + 1e-5).all()
+    np.testing.assert_array_equal(views, augment(raw, "digits", 0))
+    assert 0.5 < np.abs(views - raw).mean() < 6  # changed, but still the digit (mean |pixel| is about 5)
+    np.testing.assert_allclose(augment(raw, "digits", 0, 1e-6), raw, atol=1e-3)  # tiny strength: identity
+    data = make_dataset("digits", n=100, seed=0)
+    standardised = augment(data.X_train, "digits", 1)
+    assert (standardised.min(1) >= data.X_train.min(1) - 1e-5).all()
+    assert (standardised.max(1) <= data.X_train.max(1) + 1e-5).all()
+
+
+def test_a_shifted_pixel_moves_by_at_most_one_pixel_at_strength_one() -> None:
+    image = np.zeros((500, 64), np.float32)
+    image[:, 3 * 8 + 4] = 1.0  # one lit pixel at row 3, column 4
+    views = augment(image, "digits", 0).reshape(500, 8, 8)
+    rows, cols = np.mgrid[0:8, 0:8]
+    mass = views.sum((1, 2))
+    centre_r = (views * rows).sum((1, 2)) / mass
+    centre_c = (views * cols).sum((1, 2)) / mass
+    # shift <= 1 pixel per axis, plus the zoom and rotation's pull at 0.5-1 pixel from the image centre
+    assert np.abs(centre_r - 3).max() < 1.3 and np.abs(centre_c - 4).max() < 1.3
+    assert np.abs(centre_r - 3).max() > 0.5  # it does move
+
+
+def test_augmentation_for_picks_affine_views_for_digits_only() -> None:
+    assert augmentation_for(make_dataset("digits", n=100, seed=0)) == "digits"
+    assert augmentation_for(make_dataset("moons", n=40, seed=0)) == "points"
+    assert augmentation_for(make_dataset("iris", seed=0)) == "points"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((np.zeros((4, 2)), "flip", 0), {}, r"kind must be one of \['points', 'jitter'"),
+        ((np.zeros((4, 2)), "points", 0, -1.0), {}, r"strength must be a number in \[0, 4\], got -1.0"),
+        ((np.zeros((4, 2)), "points", 0, float("nan")), {}, "strength must be a number in"),
+        ((np.zeros((4, 2)), "points", 0, 5.0), {}, r"strength must be a number in \[0, 4\], got 5.0"),
+        ((np.zeros((4, 2)), "points", -3), {}, "generator must be a numpy Generator or an integer seed"),
+        ((np.zeros(4), "points", 0), {}, r"X must be a numeric \(N, D\) array, got shape \(4,\)"),
+        ((np.zeros((4, 63)), "digits", 0), {}, r"kind 'digits' takes 8x8 images as \(N, 64\) rows"),
+        ((np.zeros((4, 2)), "points", 0), {"centre": np.zeros(3)}, r"centre must be a finite \(2,\) point"),
+    ],
+)
+def test_bad_augment_arguments_name_the_value(args: tuple, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        augment(*args, **kwargs)

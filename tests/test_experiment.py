@@ -32,6 +32,37 @@ def test_json_round_trip_keeps_every_field() -> None:
     assert json.loads(exp.to_json())["losses"][0] == {"name": "focal", "params": {"gamma": 1.5}}
 
 
+def test_view_and_embedding_fields_round_trip_and_leave_older_digests_alone() -> None:
+    exp = E.Experiment(
+        data=E.DataSpec(source="blobs", views=3, augment=0.5, positives="instance"),
+        model=E.ModelSpec(embedding_dim=3),
+        losses=(E.LossChoice("cross_entropy"),),
+    )
+    again = E.Experiment.from_json(exp.to_json())
+    assert again == exp and again.digest == exp.digest
+    raw = json.loads(exp.to_json())
+    assert (
+        raw["data"]["views"] == 3 and raw["data"]["augment"] == 0.5 and raw["data"]["positives"] == "instance"
+    )
+    assert raw["model"]["embedding_dim"] == 3
+    # at their defaults the added fields are left out of the JSON: earlier experiments keep their digests
+    plain = json.loads(E.Experiment().to_json())
+    assert (
+        not {"views", "augment", "positives"} & set(plain["data"]) and "embedding_dim" not in plain["model"]
+    )
+    assert (
+        E.Experiment.from_dict({"data": {"views": 2, "augment": 1.0, "positives": "class"}}) == E.Experiment()
+    )
+    for changed in (E.DataSpec(views=3), E.DataSpec(augment=0.0), E.DataSpec(positives="instance")):
+        assert E.Experiment(data=changed).digest != E.Experiment().digest
+    assert E.DataSpec(augment=2).augment == 2.0 and isinstance(E.DataSpec(augment=2).augment, float)
+    assert (
+        E.Experiment(data=E.DataSpec(augment=2)).digest
+        == E.Experiment.from_dict({"data": {"augment": 2.0}}).digest
+    )
+    assert E.view_settings(exp.data) == E.Views(count=3, strength=0.5, positives="instance")
+
+
 def test_defaults_are_made_explicit_so_equal_experiments_share_a_digest() -> None:
     implicit = E.Experiment(losses=(E.LossChoice("focal"),))
     explicit = E.Experiment.from_dict({"losses": [{"name": "focal", "params": {"gamma": 2.0}}]})
@@ -64,6 +95,15 @@ def test_digest_is_stable_across_processes() -> None:
         ({"losses": [{"name": "focal", "params": {"gamma": 99}}]}, r"gamma must be in"),
         ({"losses": ["focal", "focal"]}, r"each loss may appear once"),
         ({"losses": "focal"}, r"losses must be a list"),
+        ({"data": {"views": 0}}, r"data.views must be an integer >= 1, got 0"),
+        ({"data": {"views": 9}}, r"data.views must be an integer in \[1, 8\], got 9"),
+        ({"data": {"views": 2.5}}, r"data.views must be an integer, got 2.5"),
+        ({"data": {"augment": -0.5}}, r"data.augment must be in \[0, 4\], got -0.5"),
+        ({"data": {"augment": "strong"}}, r"data.augment must be a number, got 'strong'"),
+        ({"data": {"positives": "pairs"}}, r"data.positives must be one of \['class', 'instance'\]"),
+        ({"data": {"positives": "instance", "views": 1}}, r"data.views must be >= 2 when data.positives"),
+        ({"model": {"embedding_dim": 1}}, r"model.embedding_dim must be an integer >= 2, got 1"),
+        ({"model": {"embedding_dim": 65}}, r"model.embedding_dim must be an integer in \[2, 64\]"),
     ],
 )
 def test_bad_specs_name_the_field(raw: dict, message: str) -> None:
@@ -77,7 +117,7 @@ def test_malformed_json_is_a_value_error() -> None:
 
 
 def test_constructing_a_bad_spec_in_code_fails_too() -> None:
-    with pytest.raises(ValueError, match="model.activation must be one of"):
+    with pytest.raises(ValueError, match=r"model\.activation must be one of"):
         E.ModelSpec(activation="sigmoid")  # type: ignore[arg-type]
 
 
@@ -150,9 +190,7 @@ def test_class_counts_reach_vs_loss() -> None:
 
 
 def test_csv_experiments_rebuild_from_the_registered_bytes() -> None:
-    content = b"x1,x2,label\n" + b"".join(
-        f"{i % 7},{(i * 3) % 5},{i % 2}\n".encode() for i in range(60)
-    )
+    content = b"x1,x2,label\n" + b"".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n".encode() for i in range(60))
     digest = E.register_csv(content)
     spec = E.DataSpec(source="csv", csv=digest, csv_target="label")
     assert E.dataset(spec).n_features == 2

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lossviz.models import MLP, DigitsCNN, HarmonicHead, make_model
+from lossviz.models import MLP, DigitsCNN, HarmonicHead, SphereHead, make_model
 
 
 def _params(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -136,9 +136,35 @@ def test_harmonic_head_supports_double_backward() -> None:
         ({"depth": -1}, "depth must be"),
         ({"kind": "cnn"}, "in_features=64"),
         ({"head": "harmonic", "n_outputs": 1}, "n_outputs must be"),
+        ({"head": "sphere", "n_outputs": 1}, "n_outputs must be an integer >= 2, got 1"),
     ],
 )
 def test_bad_arguments_raise(kwargs: dict, message: str) -> None:
     args = {"kind": "mlp", "in_features": 2, "n_outputs": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         make_model(**args)
+
+
+@pytest.mark.parametrize(
+    ("kind", "in_features", "dim"),
+    [("linear", 2, 2), ("mlp", 2, 2), ("mlp", 4, 3), ("mlp", 2, 8), ("cnn", 64, 3)],
+    ids=lambda v: str(v),
+)
+def test_sphere_head_puts_every_output_on_the_unit_sphere(kind: str, in_features: int, dim: int) -> None:
+    model = make_model(kind, in_features, dim, head="sphere", width=16, seed=0)
+    out = model(100 * torch.randn(9, in_features))
+    assert out.shape == (9, dim)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(9))
+    assert isinstance(model.head, SphereHead) and not isinstance(model.head, nn.Linear)  # not class weights
+
+
+def test_sphere_head_is_a_normalised_linear_layer_with_its_initialisation() -> None:
+    sphere = make_model("mlp", 2, 3, head="sphere", width=8, seed=4)
+    linear = make_model("mlp", 2, 3, head="linear", width=8, seed=4)
+    assert [n for n, _ in sphere.named_parameters()] == [n for n, _ in linear.named_parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(sphere.parameters(), linear.parameters(), strict=True))
+    x = torch.randn(6, 2)
+    torch.testing.assert_close(sphere(x), nn.functional.normalize(linear(x), dim=1))
+    head = SphereHead(3, 2).double()
+    h = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(head, (h,))

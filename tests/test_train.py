@@ -14,7 +14,7 @@ from lossviz import losses
 from lossviz.data import make_dataset
 from lossviz.metrics import ece
 from lossviz.models import make_model
-from lossviz.train import OPTIMIZERS, fit, predict_proba, with_state
+from lossviz.train import OPTIMIZERS, embed, fit, predict_proba, with_state
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,8 @@ def test_history_layout_and_model_untouched(noisy_blobs) -> None:
     np.testing.assert_array_equal(history.snapshots[-1]["head.weight"], history.final_state["head.weight"])
     assert set(history.final_state) == set(model.state_dict())
     assert history.loss_name == "cross_entropy" and history.optimizer == "adam" and history.seconds > 0
+    for name in ("alignment", "uniformity"):  # embedding metrics: NaN columns for the other tasks
+        assert getattr(history, name).shape == (31,) and np.isnan(getattr(history, name)).all(), name
 
 
 def test_recorded_metrics_match_independent_evaluation(noisy_blobs) -> None:
@@ -229,6 +231,8 @@ def test_harmonic_head_with_harmonic_loss_learns_class_centres() -> None:
         ("cross_entropy", {"name": "sine"}, 2, "is for multiclass but dataset 'sine' is regression"),
         ("cross_entropy", {"name": "moons"}, 1, r"needs \(N, 2\); build the model with n_outputs=2"),
         ("cross_entropy", {"name": "iris"}, 3, r"cannot take dataset 'iris'.s inputs of shape \(N, 4\)"),
+        ("supcon", {"name": "sine"}, 2, "embedding loss 'supcon' needs a classification dataset"),
+        ("supcon", {"name": "moons"}, 1, r"embedding loss 'supcon' needs \(N, D\) embeddings with D >= 2"),
     ],
 )
 def test_incompatible_task_or_model(loss: str, data_kwargs: dict, n_out: int, message: str) -> None:
@@ -253,3 +257,20 @@ def test_incompatible_task_or_model(loss: str, data_kwargs: dict, n_out: int, me
 def test_bad_arguments(kwargs: dict, message: str, moons) -> None:
     with pytest.raises(ValueError, match=message):
         fit(make_model("linear", 2, 2), "cross_entropy", moons, **kwargs)
+
+
+def test_embed_normalises_with_a_state_and_never_mutates_the_model() -> None:
+    model = make_model("mlp", 2, 3, width=8, seed=0)  # a linear head: embed still returns unit rows
+    X = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    z = embed(model, X)
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-6)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model(torch.as_tensor(X)), dim=1).numpy()
+    np.testing.assert_allclose(z, expected, atol=1e-6)
+    other = {k: np.zeros_like(v.numpy()) for k, v in model.state_dict().items()}
+    other["head.bias"] = np.array([0.0, 3.0, 4.0], np.float32)  # every input maps to the bias direction
+    np.testing.assert_allclose(embed(model, X, other, batch=7), np.tile([0.0, 0.6, 0.8], (20, 1)), atol=1e-6)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="batch must be an integer >= 1, got 0"):
+        embed(model, X, batch=0)

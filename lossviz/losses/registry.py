@@ -17,9 +17,10 @@ import torch
 Task = Literal["regression", "binary", "multiclass", "embedding", "pairwise"]
 TASKS: tuple[str, ...] = ("multiclass", "binary", "regression", "embedding", "pairwise")
 # The output layer a loss trains on: plain logits, cosines of a normalised head (margin-softmax losses),
-# or negative log-distances to class centres (harmonic loss). lossviz.models builds each.
-Head = Literal["linear", "cosine", "harmonic"]
-HEADS: tuple[str, ...] = ("linear", "cosine", "harmonic")
+# negative log-distances to class centres (harmonic loss), or embeddings projected onto the unit sphere
+# (the embedding losses: S^1 for two outputs, S^2 for three). lossviz.models builds each.
+Head = Literal["linear", "cosine", "harmonic", "sphere"]
+HEADS: tuple[str, ...] = ("linear", "cosine", "harmonic", "sphere")
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -149,11 +150,16 @@ def register(
     batch: bool = False,
     reference: LossFn | None = None,
     notes: str = "",
-    head: Head = "linear",
+    head: Head | None = None,
 ) -> Callable[[LossFn], LossFn]:
-    """Decorator adding a loss to the registry under its function name; returns the function unchanged."""
+    """Decorator adding a loss to the registry under its function name; returns the function unchanged.
+
+    head None: the task's usual output layer, "sphere" for embedding losses and "linear" for the others.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if head is None:
+        head = "sphere" if task == "embedding" else "linear"
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
@@ -261,6 +267,10 @@ def make(loss: str | LossSpec | BoundLoss, **params: float) -> BoundLoss:
     return BoundLoss(spec=spec, params=spec.bind(**params))
 
 
-def n_outputs(task: Task, n_classes: int) -> int:
-    """How many model outputs a task needs: K for multiclass, one otherwise."""
+def n_outputs(task: Task, n_classes: int, *, embedding_dim: int = 2) -> int:
+    """How many model outputs a task needs: K for multiclass, embedding_dim for embedding, one otherwise."""
+    if task == "embedding":
+        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 2:
+            raise ValueError(f"embedding_dim must be an integer >= 2, got {embedding_dim!r}")
+        return embedding_dim
     return n_classes if task == "multiclass" else 1
