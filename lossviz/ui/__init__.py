@@ -10,20 +10,23 @@ first Train waited 2.7 s for its first boundary; warm, 0.14 s.
 
 import threading
 
+import pandas  # noqa: F401  imported here, in the importing thread: two threads importing one module race
+import plotly.graph_objects as go
 import torch
+
+from lossviz import experiment
 
 torch.set_num_threads(1)
 
 
+# Plotly imports its validators lazily on first use: build one figure here, in the importing thread, so that
+# no two threads ever import the same module at once (that race broke pandas' import once in six starts).
+go.Figure([go.Heatmap(z=[[0, 1], [1, 0]]), go.Scatter(x=[0, 1], y=[1, 0]), go.Contour(z=[[0, 1]])]).to_json()
+
+
 def _warm_up() -> None:
-    """One tiny training run and one heat-map figure, so the first user action does not pay for imports."""
-    import plotly.graph_objects as go
-
-    from lossviz import experiment
-
-    go.Figure(
-        [go.Heatmap(z=[[0, 1], [1, 0]]), go.Scatter(x=[0, 1], y=[1, 0]), go.Contour(z=[[0, 1]])]
-    ).to_json()
+    """One tiny training run, so the first Train does not pay for torch's first calls (its modules are
+    imported above, never in this thread)."""
     tiny = experiment.Experiment(
         experiment.DataSpec(n=40),
         experiment.ModelSpec(width=4, depth=1),
