@@ -22,6 +22,7 @@ page = st.navigation(
             st.Page(PAGES / "train_compare.py", title="Train & compare", icon=":material/model_training:"),
             st.Page(PAGES / "landscape.py", title="Loss landscape", icon=":material/landscape:"),
             st.Page(PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
+            st.Page(PAGES / "neural_collapse.py", title="Neural collapse", icon=":material/hub:"),
         ],
     }
 )

@@ -264,6 +264,27 @@ def squentropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return cross_entropy(logits, target) + (wrong**2).sum(dim=-1) / (logits.shape[-1] - 1)
 
 
+def _squared_onehot_reference(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    one_hot = F.one_hot(target, logits.shape[-1]).to(logits.dtype)
+    return 0.5 * F.mse_loss(logits, one_hot, reduction="none").sum(dim=-1)
+
+
+@register(
+    title="Squared error on one-hot targets (MSE)",
+    latex=r"\tfrac{1}{2}\lVert z - e_y \rVert^2 = \tfrac{1}{2}\sum_k (z_k - [k = y])^2",
+    task="multiclass",
+    paper="Evaluation of Neural Architectures Trained with Square Loss vs Cross-Entropy in Classification "
+    "Tasks (Hui & Belkin, 2021); Neural Collapse Under MSE Loss: Proximity to and Dynamics on the Central "
+    "Path (Han, Papyan & Donoho, 2022)",
+    reference=_squared_onehot_reference,
+    notes="Least squares on the raw logits, no softmax: the target is z = e_y exactly, so logits stay "
+    "bounded. Trains about as well as cross-entropy, and its features collapse to a simplex ETF too.",
+)
+def squared_onehot(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    residual = logits - _true_mask(logits, target).to(logits.dtype)  # (N, K) z - e_y
+    return 0.5 * (residual**2).sum(dim=-1)
+
+
 # Added to the variance so equal logits (e.g. a zero-initialised head) have a finite gradient; it breaks scale
 # invariance only for logit spreads below ~1e-3.
 _Z_LOSS_VARIANCE_EPS = 1e-6

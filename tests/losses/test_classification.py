@@ -20,7 +20,7 @@ EXPECTED_KEYS = {
     "cross_entropy", "temperature_ce", "label_smoothing", "focal", "poly1", "comp_sum", "gce", "mae_prob",
     "brier", "squentropy", "spherical_z", "logit_z_penalty", "ldr_kl", "nce", "rce", "apl_nce_rce", "sce",
     "ovr", "encouraging", "stablemax_ce", "pass_at_n", "vs_loss", "ldam", "elr", "cosface", "arcface",
-    "adaface", "harmonic",
+    "adaface", "harmonic", "squared_onehot",
 }  # fmt: skip
 
 
@@ -174,6 +174,24 @@ def test_squentropy_adds_mean_squared_wrong_logit():
     target = torch.tensor([0])
     expected = _ce(logits, target) + (1.0 + 9.0) / 2
     torch.testing.assert_close(C.squentropy(logits, target), expected)
+
+
+def test_squared_onehot_is_half_the_squared_distance_to_the_one_hot_target():
+    logits = torch.tensor([[2.0, -1.0, 3.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    target = torch.tensor([0, 1])
+    expected = torch.tensor([(1.0 + 1.0 + 9.0) / 2, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(C.squared_onehot(logits, target), expected)
+
+
+def test_squared_onehot_gradient_is_the_residual_and_shifts_are_not_free():
+    logits, target = _inputs()
+    logits.requires_grad_(True)
+    (grad,) = torch.autograd.grad(C.squared_onehot(logits, target).sum(), logits)
+    residual = logits.detach() - F.one_hot(target, logits.shape[1]).double()  # (N, K) z - e_y
+    torch.testing.assert_close(grad, residual)
+    # unlike the softmax losses, adding a constant to every logit changes it: the target is z = e_y itself
+    shift = C.squared_onehot(logits.detach() + 1.0, target) - C.squared_onehot(logits.detach(), target)
+    torch.testing.assert_close(shift, residual.sum(dim=1) + 0.5 * logits.shape[1])
 
 
 @pytest.mark.parametrize("scale, shift", [(0.5, 0.0), (10.0, -3.0), (1.0, 100.0)])

@@ -1,0 +1,156 @@
+"""The Neural collapse page under AppTest: a tiny experiment from the URL, every control, the K = 4 preset,
+a loss that cannot train, the URL round trip, imbalance, bad input, and the byte budget of its charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lossviz.losses.registry import register, unregister
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "neural_collapse.py"
+TIMEOUT = 300
+TINY = {"n": "120", "epochs": "20", "dataset": "blobs", "K": "3"}
+DEFAULTS = ["cross_entropy", "squared_onehot", "label_smoothing", "focal"]
+CHART_BUDGET, LOAD_BUDGET = 150 * 1024, 500 * 1024
+
+
+def _page(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at.run()
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _sizes(at: AppTest) -> list[int]:
+    return [len(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_a_tiny_experiment_from_the_url_gets_every_view_within_the_byte_budget() -> None:
+    at = _page(TINY)
+    _clean(at)
+    assert at.multiselect(key="neural_collapse.losses.multiclass").value == DEFAULTS
+    trajectories, geometry, balance = _figures(at)
+    assert "over training" in trajectories["layout"]["title"]["text"]
+    assert len(trajectories["data"]) == 6 * len(DEFAULTS)
+    assert trajectories["layout"]["yaxis"]["type"] == "log"  # NC1
+    assert {t["type"] for t in geometry["data"]} == {"scatter"}  # K = 3: a plane
+    assert sum(t["name"] == "simplex ETF vertices" for t in geometry["data"]) == len(DEFAULTS)
+    assert {t["type"] for t in balance["data"]} == {"bar"} and len(balance["data"]) == 3 * len(DEFAULTS)
+    table = at.dataframe[0].value
+    assert list(table["loss"])[:2] == ["Cross-entropy", "Squared error on one-hot targets (MSE)"]
+    assert {"NC1", "NC2 equinorm", "NC2 equiangular", "NC3", "NC4", "‖μ_2‖ ÷ mean"} <= set(table.columns)
+    assert (table["NC1"] > 0).all() and ((table["NC4"] >= 0) & (table["NC4"] <= 1)).all()
+    sizes = _sizes(at)
+    assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
+    assert any("Embeddings page" in c.value for c in at.caption)  # where SupCon is
+    assert any("imbalance slider" in c.value for c in at.caption)
+
+
+def test_every_control_changes_the_view_and_the_url() -> None:
+    at = _page(TINY)
+    _clean(at)
+    first = _sizes(at)
+    at.select_slider(key="neural_collapse.imbalance").set_value(5.0).run()  # the shared experiment's slider
+    _clean(at)
+    assert at.query_params["imbalance"] == "5"
+    ticks = _figures(at)[2]["data"][0]["x"]
+    assert ticks == ["class 0<br>n=25", "class 1<br>n=11", "class 2<br>n=5"]
+    assert any("5:1" in c.value for c in at.caption)
+    imbalanced = at.dataframe[0].value
+    at.radio(key="neural_collapse.centre").set_value("classes").run()
+    _clean(at)
+    assert at.query_params["centre"] == "classes"
+    by_classes = at.dataframe[0].value
+    assert (by_classes["NC1"] != imbalanced["NC1"]).all()  # imbalanced: the two centres differ
+    assert (by_classes["NC4"] == imbalanced["NC4"]).all()  # NC4 does not depend on the centre
+    at.toggle(key="neural_collapse.classifier").set_value(False).run()
+    _clean(at)
+    assert at.query_params["classifier"] == "0"
+    names = {t["name"] for t in _figures(at)[1]["data"]}
+    assert "classifier rows w_k (scaled)" not in names and _sizes(at)[1] < first[1]
+
+
+def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None:
+    at = _page(TINY)
+    at.button(key="neural_collapse.demo").click().run()
+    _clean(at)
+    q = at.query_params
+    assert (q["dataset"], q["K"], q["epochs"], q["noise"], q["data_seed"]) == (
+        "blobs",
+        "4",
+        "400",
+        "0.5",
+        "1",
+    )
+    assert "n" not in q  # back to the default 400 samples
+    geometry = _figures(at)[1]
+    assert {t["type"] for t in geometry["data"]} == {"scatter3d"}
+    table = at.dataframe[0].value
+    assert (table["train accuracy"] == 1.0).all()  # the terminal phase: every loss fits the training set
+    assert (table["NC4"] < 0.02).all()
+    sizes = _sizes(at)
+    assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET
+
+
+def test_the_url_round_trip_reopens_the_same_view() -> None:
+    at = _page(TINY)
+    at.radio(key="neural_collapse.centre").set_value("classes").run()
+    at.toggle(key="neural_collapse.classifier").set_value(False).run()
+    query = {k: at.query_params[k] for k in at.query_params}
+    assert {"centre", "classifier", "dataset", "n", "epochs"} <= set(query)
+    again = _page(query)
+    _clean(again)
+    assert not again.warning
+    assert again.radio(key="neural_collapse.centre").value == "classes"
+    assert again.toggle(key="neural_collapse.classifier").value is False
+    assert [c.proto.spec for c in again.get("plotly_chart")] == [c.proto.spec for c in at.get("plotly_chart")]
+
+
+@pytest.fixture
+def untrainable():
+    def lv_test_collapse_untrainable(logits, target):
+        raise ValueError("this loss cannot train")
+
+    register(title="lv_test_collapse_untrainable", latex="", task="multiclass", paper="test only")(
+        lv_test_collapse_untrainable
+    )
+    yield "lv_test_collapse_untrainable"
+    unregister("lv_test_collapse_untrainable")
+
+
+def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str) -> None:
+    at = _page({**TINY, "losses": f"cross_entropy,{untrainable},focal"})
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
+    trajectories = _figures(at)[0]
+    assert len(trajectories["data"]) == 6 * 2
+    assert len(at.dataframe[0].value) == 2
+
+
+def test_too_few_minority_samples_stop_with_a_message() -> None:
+    at = _page({**TINY, "imbalance": "20"})
+    assert not at.exception and not at.get("plotly_chart")
+    assert any("two training samples per class" in w.value for w in at.warning)
+
+
+def test_regression_data_and_garbage_get_messages() -> None:
+    at = _page({**TINY, "dataset": "sine"})
+    assert not at.exception
+    assert any("classification dataset" in i.value for i in at.info)
+    at = _page({**TINY, "centre": "middle"})
+    assert not at.exception
+    assert any("centre=middle" in w.value for w in at.warning)
+    assert at.radio(key="neural_collapse.centre").value == "samples"
