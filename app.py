@@ -6,23 +6,27 @@ from pathlib import Path
 
 import streamlit as st
 
-import lossviz.ui  # noqa: F401  (sets torch's thread count once for the server process)
+import lossviz.ui  # sets torch's thread count once for the server process
 
 ROOT = Path(__file__).resolve().parent
 PAGES = ROOT / "pages"
 
 st.set_page_config(page_title="lossviz: loss functions, seen", page_icon="📉", layout="wide")
+lossviz.ui.warm_up()
 
 page = st.navigation(
     {
         "Explore": [
-            st.Page(PAGES / "loss_shapes.py", title="Loss shapes", icon=":material/show_chart:", default=True),
+            st.Page(
+                PAGES / "loss_shapes.py", title="Loss shapes", icon=":material/show_chart:", default=True
+            ),
         ],
         "Train": [
             st.Page(PAGES / "train_compare.py", title="Train & compare", icon=":material/model_training:"),
             st.Page(PAGES / "landscape.py", title="Loss landscape", icon=":material/landscape:"),
             st.Page(PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
             st.Page(PAGES / "neural_collapse.py", title="Neural collapse", icon=":material/hub:"),
+            st.Page(PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
         ],
     }
 )

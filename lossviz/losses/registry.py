@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import torch
 
-Task = Literal["regression", "binary", "multiclass", "embedding", "pairwise"]
-TASKS: tuple[str, ...] = ("multiclass", "binary", "regression", "embedding", "pairwise")
+Task = Literal["regression", "binary", "multiclass", "embedding", "pairwise", "preference"]
+TASKS: tuple[str, ...] = ("multiclass", "binary", "regression", "embedding", "pairwise", "preference")
 # The output layer a loss trains on: plain logits, cosines of a normalised head (margin-softmax losses),
 # negative log-distances to class centres (harmonic loss), or embeddings projected onto the unit sphere
 # (the embedding losses: S^1 for two outputs, S^2 for three). lossviz.models builds each.

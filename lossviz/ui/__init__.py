@@ -8,6 +8,7 @@ It also warms the process up in the background (Plotly's validators, torch's fir
 first Train waited 2.7 s for its first boundary; warm, 0.14 s.
 """
 
+import sys
 import threading
 
 import pandas  # noqa: F401  imported here, in the importing thread: two threads importing one module race
@@ -35,4 +36,14 @@ def _warm_up() -> None:
     experiment.run(tiny, "cross_entropy")
 
 
-threading.Thread(target=_warm_up, name="lossviz-warm-up", daemon=True).start()
+_started = False
+
+
+def warm_up() -> None:
+    """Start the warm-up once per server process (app.py calls it). Not under pytest: tests run many apps in
+    one process, where a background thread would only add nondeterminism."""
+    global _started
+    if _started or "pytest" in sys.modules:
+        return
+    _started = True
+    threading.Thread(target=_warm_up, name="lossviz-warm-up", daemon=True).start()

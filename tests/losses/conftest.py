@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 N_SAMPLES, N_CLASSES = 12, 4
 EMBEDDING_DIM = 3
+N_ANSWERS = 4  # preference: each prompt's policy is a softmax over this many answers; two are compared
 
 
 def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float64, seed: int = 0):
@@ -24,6 +27,15 @@ def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float6
     elif task == "embedding":
         pred = scale * torch.randn(N_SAMPLES, EMBEDDING_DIM, generator=g, dtype=dtype)
         target = torch.arange(N_SAMPLES) % N_CLASSES  # every label three times: each anchor has 2 positives
+    elif task == "preference":
+        # log-probabilities of the chosen (column 0) and rejected (column 1) answer among N_ANSWERS, under a
+        # policy with logits of the given scale and a reference with logits of scale 1; the policy is the
+        # sharper one (as after fine-tuning), so KTO's batch KL point z0 usually sits at its floor 0 (the
+        # contract's gradcheck relies on it: test_preference asserts it for those inputs)
+        policy_logits = scale * torch.randn(N_SAMPLES, N_ANSWERS, generator=g, dtype=dtype)
+        reference_logits = torch.randn(N_SAMPLES, N_ANSWERS, generator=g, dtype=dtype)
+        pred = torch.log_softmax(policy_logits, dim=-1)[:, :2]
+        target = torch.log_softmax(reference_logits, dim=-1)[:, :2]
     else:
         raise ValueError(f"no test inputs for task {task!r}")
     return pred, target
@@ -31,7 +43,8 @@ def make_inputs(task: str, scale: float = 3.0, dtype: torch.dtype = torch.float6
 
 def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
     """Inputs at the numeric edge: logits of +-1e4 (both right and wrong), residuals of +-1e6, embeddings of
-    norm 1e4 with cosines of exactly +-1."""
+    norm 1e4 with cosines of exactly +-1, preference log-probabilities of -1e4 and exactly 0 in every
+    pattern."""
     if task == "multiclass":
         target = torch.arange(N_SAMPLES) % N_CLASSES
         pred = torch.zeros(N_SAMPLES, N_CLASSES, dtype=dtype)
@@ -58,4 +71,9 @@ def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
         pred[:, 0] = 1e4 * torch.tensor([1.0] * (N_SAMPLES // 2) + [-1.0] * (N_SAMPLES // 2), dtype=dtype)
         pred[1::2, 1] = 0.1
         return pred, target
+    if task == "preference":
+        # every combination of log-probabilities -1e4 (p ~ 0) and 0 (p = 1) for (pi_w, pi_l, ref_w, ref_l):
+        # 16 rows, margins h from -2e4 to 2e4, answers of probability exactly 1 (infinite odds)
+        rows = torch.tensor(list(itertools.product((-1e4, 0.0), repeat=4)), dtype=dtype)  # (16, 4)
+        return rows[:, :2].contiguous(), rows[:, 2:].contiguous()
     raise ValueError(f"no extreme inputs for task {task!r}")
