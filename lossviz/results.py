@@ -514,3 +514,60 @@ class NeuralCollapse:
     def centred_means(self) -> np.ndarray:
         """(K, D) class means minus the global mean."""
         return self.class_means - self.global_mean
+
+
+@dataclass(frozen=True)
+class GrokkingRun:
+    """A full-batch modular-addition run (lossviz.grokking.train_grokking) recorded at log-spaced epochs.
+
+    Prieto et al. (2025), "Grokking at the Edge of Numerical Stability": `collapse` is the fraction of
+    training samples whose loss, in the run's dtype, is exactly 0 (Softmax Collapse); `zero_gradient` the
+    stricter fraction whose whole gradient w.r.t. the logits is exactly 0.
+    """
+
+    p: int  # modulus: p^2 pairs (a, b), p classes
+    train_fraction: float
+    loss: str  # registry key: "cross_entropy" or "stablemax_ce"
+    dtype: str  # "float32" or "float64": the model's, the data's and the loss's
+    optimizer: str  # "adamw" or "perp_adamw"
+    lr: float
+    weight_decay: float
+    seed: int
+    n_train: int
+    n_test: int
+    epochs: np.ndarray  # (T,) int, 0 = initialisation, log-spaced up to the last epoch
+    train_accuracy: np.ndarray  # (T,)
+    test_accuracy: np.ndarray  # (T,)
+    train_loss: np.ndarray  # (T,) mean training loss
+    test_loss: np.ndarray  # (T,)
+    collapse: np.ndarray  # (T,) fraction of training samples with a loss of exactly 0
+    zero_gradient: np.ndarray  # (T,) fraction of training samples with an all-zero logit gradient
+    logit_norm: np.ndarray  # (T,) mean L2 norm of the training samples' logit vectors
+    weight_norm: np.ndarray  # (T,) L2 norm of all parameters together
+    frequencies: np.ndarray  # (p//2 + 1,) k = 0..p//2
+    spectrum: np.ndarray  # (p//2 + 1,) final embedding's DFT power per frequency, folded, sums to 1
+
+    def __post_init__(self) -> None:
+        _check_series(
+            "GrokkingRun", len(self.epochs), train_accuracy=self.train_accuracy,
+            test_accuracy=self.test_accuracy, train_loss=self.train_loss, test_loss=self.test_loss,
+            collapse=self.collapse, zero_gradient=self.zero_gradient, logit_norm=self.logit_norm,
+            weight_norm=self.weight_norm,
+        )  # fmt: skip
+        _check_series("GrokkingRun", self.p // 2 + 1, frequencies=self.frequencies, spectrum=self.spectrum)
+
+    def first_epoch(self, series: str, threshold: float) -> int | None:
+        """First recorded epoch at which `series` (e.g. "test_accuracy") reaches threshold; None if never."""
+        values = np.asarray(getattr(self, series))
+        hits = np.flatnonzero(values >= threshold)
+        return int(self.epochs[hits[0]]) if len(hits) else None
+
+    @property
+    def memorised_epoch(self) -> int | None:
+        """First recorded epoch with training accuracy 1."""
+        return self.first_epoch("train_accuracy", 1.0)
+
+    @property
+    def grokked_epoch(self) -> int | None:
+        """First recorded epoch with test accuracy >= 0.9."""
+        return self.first_epoch("test_accuracy", 0.9)
