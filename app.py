@@ -26,7 +26,6 @@ page = st.navigation(
             st.Page(PAGES / "landscape.py", title="Loss landscape", icon=":material/landscape:"),
             st.Page(PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
             st.Page(PAGES / "neural_collapse.py", title="Neural collapse", icon=":material/hub:"),
-            st.Page(PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
         ],
     }
 )
