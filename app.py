@@ -26,6 +26,7 @@ page = st.navigation(
             st.Page(PAGES / "landscape.py", title="Loss landscape", icon=":material/landscape:"),
             st.Page(PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
             st.Page(PAGES / "neural_collapse.py", title="Neural collapse", icon=":material/hub:"),
+            st.Page(PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
             st.Page(PAGES / "grokking.py", title="Grokking", icon=":material/trending_up:"),
         ],
     }

@@ -1,14 +1,19 @@
 """What an embedding loss asks of one anchor: its value over the (s_n, s_p) plane of one negative and one
-positive cosine, and how InfoNCE spreads its push over the negatives as the temperature moves.
+positive cosine, how InfoNCE spreads its push over the negatives as the temperature moves, and the wedges of
+the circle that CosFace / ArcFace margins leave each class.
 
-Views of "Circle Loss: A Unified Perspective of Pair Similarity Optimization" (Sun et al., 2020) and
-"Understanding the Behaviour of Contrastive Loss" (Wang & Liu, 2021). Every value comes from the registered
-function: the plane is drawn by placing an anchor, a positive and a negative on the sphere.
+Views of "Circle Loss: A Unified Perspective of Pair Similarity Optimization" (Sun et al., 2020),
+"Understanding the Behaviour of Contrastive Loss" (Wang & Liu, 2021), CosFace (Wang et al., 2018) and ArcFace
+(Deng et al., 2019). The plane is drawn from the registered function by placing an anchor, a positive and a
+negative on the sphere; the margin logits are checked against the registered losses by the tests.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -93,3 +98,137 @@ def negative_weights(
     (grad,) = torch.autograd.grad(value, cos)
     weights = grad.numpy() / grad.numpy().sum()
     return Curve(name=name, x=s, y=weights, label=f"τ = {temperature:g}")
+
+
+# ------------------------------------------------------------------------ the temperature, on many negatives
+
+# Losses whose push on the negatives of an anchor is softmax(s_n / tau) over them (Wang & Liu, 2021): the
+# InfoNCE family. A margin on the positive or dropping it from the denominator (DCL) leaves the shares as
+# they are; tests check each one that can be drawn for one anchor through negative_weights(name=...).
+SOFTMAX_FAMILY = ("info_nce", "margin_info_nce", "clip_info_nce", "decoupled_contrastive", "supcon")
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    weights = np.exp(shifted)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def effective_negatives(similarities: np.ndarray, temperatures: np.ndarray) -> Curve:
+    """How many of the negatives share the push at each temperature: 1 / sum_k w_k^2, w = softmax(s / tau).
+
+    Between 1 (all of it on the hardest negative) and the number of negatives (equal shares, tau -> inf).
+    """
+    s = np.asarray(similarities, np.float64).reshape(-1)
+    taus = np.asarray(temperatures, np.float64).reshape(-1)
+    if s.size < 1 or not np.all(np.abs(s) <= 1):
+        raise ValueError(f"similarities must be cosines in [-1, 1], got {s.size} values")
+    if taus.size < 1 or not np.all(np.isfinite(taus) & (taus > 0)):
+        raise ValueError(f"temperatures must be positive and finite, got {taus.tolist()}")
+    weights = _softmax_rows(s[None, :] / taus[:, None])  # (T, K)
+    return Curve(name="info_nce", x=taus, y=1.0 / (weights**2).sum(axis=1), label="effective negatives")
+
+
+def same_class_push(embeddings: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """The share of an InfoNCE push that lands on samples of the anchor's own class, averaged over anchors.
+
+    With instance positives every other sample is a negative; weights softmax(s / tau) over them (the anchor
+    itself left out). At small tau the hardest negatives, usually the same class's, take nearly all of it:
+    semantically similar samples are pushed apart (the intolerance of Wang & Liu, 2021). As tau grows the
+    share falls to the fraction of other samples in the class.
+    """
+    z = np.asarray(embeddings, np.float64)
+    y = np.asarray(labels).reshape(-1)
+    if z.ndim != 2 or len(z) != len(y) or len(y) < 2:
+        raise ValueError(
+            f"embeddings (N, D) and labels (N,) with N >= 2 are needed, got {z.shape}, {y.shape}"
+        )
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be positive and finite, got {temperature!r}")
+    z = z / np.linalg.norm(z, axis=1, keepdims=True).clip(min=1e-12)
+    logits = z @ z.T / temperature  # (N, N)
+    np.fill_diagonal(logits, -np.inf)
+    weights = _softmax_rows(logits)
+    same = y[:, None] == y[None, :]
+    return float((weights * same).sum(axis=1).mean())
+
+
+# ---------------------------------------------------------------------------- angular margins on the circle
+
+MarginKind = Literal["cosface", "arcface"]
+
+
+@dataclass(frozen=True)
+class MarginWedges:
+    """Where on the circle each class's margin-adjusted logit beats every other class's plain cosine."""
+
+    kind: MarginKind
+    margin: float
+    weight_angles: np.ndarray  # (K,) directions of the class weight vectors, radians
+    angles: np.ndarray  # (R,) feature directions on the circle, radians in [-pi, pi)
+    winner: np.ndarray  # (R,) the class that wins there with its margin, -1 where none does
+    nearest: np.ndarray  # (R,) the class with the largest plain cosine (margin 0: the Voronoi wedges)
+
+    @property
+    def covered(self) -> float:
+        """The fraction of the circle where some class wins despite its margin."""
+        return float((self.winner >= 0).mean())
+
+
+def margin_logits(kind: MarginKind, cosines: np.ndarray, margin: float) -> np.ndarray:
+    """The true-class logit the registered loss uses for each cosine (before the scale s).
+
+    CosFace: cos(theta) - m. ArcFace: cos(theta + m), with the reference implementation's fallback
+    cos(theta) - m sin(m) where theta + m > pi (keeps the logit falling in theta).
+    """
+    c = np.clip(np.asarray(cosines, np.float64), -1.0, 1.0)
+    if kind == "cosface":
+        return c - margin
+    if kind == "arcface":
+        theta = np.arccos(c)
+        return np.where(theta + margin < math.pi, np.cos(theta + margin), c - margin * math.sin(margin))
+    raise ValueError(f"kind must be one of ['cosface', 'arcface'], got {kind!r}")
+
+
+def margin_wedges(
+    kind: MarginKind,
+    n_classes: int,
+    margin: float,
+    *,
+    resolution: int = 720,
+    weight_angles: np.ndarray | None = None,
+) -> MarginWedges:
+    """For K class weight vectors on the circle (evenly spaced unless given), which class wins at each feature
+    direction once its logit carries the margin: margin_logit(cos theta_k) > cos theta_j for every j != k.
+
+    The scale s > 0 does not move the regions. With m = 0 they are the Voronoi wedges; a margin carves a gap
+    at every boundary where even a correctly placed feature keeps paying loss.
+    """
+    if not (isinstance(n_classes, int) and 2 <= n_classes <= 64):
+        raise ValueError(f"n_classes must be an integer in [2, 64], got {n_classes!r}")
+    if not (isinstance(resolution, int) and 8 <= resolution <= 20000):
+        raise ValueError(f"resolution must be an integer in [8, 20000], got {resolution!r}")
+    if not (math.isfinite(margin) and 0.0 <= margin <= math.pi):
+        raise ValueError(f"margin must be a number in [0, pi], got {margin!r}")
+    if weight_angles is None:
+        weights = 2 * np.pi * np.arange(n_classes) / n_classes
+    else:
+        weights = np.asarray(weight_angles, np.float64).reshape(-1)
+        if weights.size != n_classes:
+            raise ValueError(f"weight_angles must hold n_classes = {n_classes} angles, got {weights.size}")
+    angles = -np.pi + 2 * np.pi * (np.arange(resolution) + 0.5) / resolution  # (R,)
+    cosines = np.cos(angles[:, None] - weights[None, :])  # (R, K)
+    adjusted = margin_logits(kind, cosines, margin)  # (R, K): class k's logit if it were the target
+    rivals = np.empty_like(cosines)
+    for k in range(n_classes):  # the best plain cosine among the other classes
+        rivals[:, k] = np.delete(cosines, k, axis=1).max(axis=1)
+    wins = adjusted > rivals  # (R, K): at most one class per direction (adjusted <= cosine)
+    winner = np.where(wins.any(axis=1), wins.argmax(axis=1), -1)
+    return MarginWedges(
+        kind=kind,
+        margin=float(margin),
+        weight_angles=weights,
+        angles=angles,
+        winner=winner,
+        nearest=cosines.argmax(axis=1),
+    )

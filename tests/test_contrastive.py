@@ -85,3 +85,94 @@ def test_small_temperature_concentrates_on_the_hardest_negative():
 def test_negative_weights_refuse_non_cosines():
     with pytest.raises(ValueError, match="cosines"):
         C.negative_weights(np.array([1.5]), 0.1)
+
+
+# ------------------------------------------------------------------------ the InfoNCE family and temperature
+
+
+@pytest.mark.parametrize("name", [n for n in C.SOFTMAX_FAMILY if n != "clip_info_nce"])
+def test_the_softmax_family_pushes_its_negatives_by_softmax_over_tau(name):
+    """clip_info_nce pairs view A with view B, so no single anchor exists to draw; the others are checked."""
+    sims = np.linspace(-0.7, 0.8, 7)
+    weights = C.negative_weights(sims, 0.2, name=name).y
+    np.testing.assert_allclose(weights, np.exp(sims / 0.2) / np.exp(sims / 0.2).sum(), rtol=1e-7)
+
+
+def test_softmax_family_members_have_a_temperature():
+    for name in C.SOFTMAX_FAMILY:
+        assert "temperature" in {p.name for p in losses.get(name).params}, name
+
+
+def test_effective_negatives_run_from_one_to_all():
+    sims = np.linspace(-1, 1, 41)
+    curve = C.effective_negatives(sims, np.array([1e-3, 0.05, 0.5, 1e4]))
+    w = np.exp(sims / 0.05) / np.exp(sims / 0.05).sum()
+    assert curve.y[0] == pytest.approx(1.0, abs=1e-6)  # all of the push on the hardest negative
+    assert curve.y[1] == pytest.approx(1 / (w**2).sum())
+    assert curve.y[-1] == pytest.approx(41, rel=1e-3)  # an equal share each
+    assert np.all(np.diff(curve.y) > 0)
+    with pytest.raises(ValueError, match="temperatures"):
+        C.effective_negatives(sims, np.array([0.0]))
+
+
+def test_same_class_push_grows_as_the_temperature_falls():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    centres = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    z = centres[labels] + 0.3 * rng.normal(size=(60, 3))  # three loose clusters
+    shares = [C.same_class_push(z, labels, t) for t in (0.02, 0.1, 0.5, 1e4)]
+    assert shares[0] > 0.95 and np.all(np.diff(shares) < 0)
+    assert shares[-1] == pytest.approx(19 / 59, rel=1e-3)  # tau -> inf: the class's share of the others
+
+
+def test_same_class_push_checks_its_arguments():
+    with pytest.raises(ValueError, match="temperature"):
+        C.same_class_push(np.eye(3), np.arange(3), 0.0)
+    with pytest.raises(ValueError, match="labels"):
+        C.same_class_push(np.eye(3), np.arange(2), 0.1)
+
+
+# ------------------------------------------------------------------------ angular-margin wedges
+
+
+@pytest.mark.parametrize("kind", ["cosface", "arcface"])
+def test_zero_margin_gives_the_voronoi_wedges(kind):
+    wedges = C.margin_wedges(kind, 4, 0.0, resolution=400)
+    assert wedges.covered == 1.0
+    np.testing.assert_array_equal(wedges.winner, wedges.nearest)
+    assert np.bincount(wedges.winner).tolist() == [100] * 4
+
+
+def test_two_class_wedges_match_the_closed_forms():
+    m = 0.4
+    cos = C.margin_wedges("cosface", 2, m, resolution=20000)
+    arc = C.margin_wedges("arcface", 2, m, resolution=20000)
+    # class 0 at angle 0, class 1 at pi. CosFace: cos t - m > -cos t  <=>  |t| < arccos(m / 2).
+    assert np.mean(cos.winner == 0) == pytest.approx(np.arccos(m / 2) / np.pi, abs=1e-3)
+    # ArcFace: cos(|t| + m) > cos(pi - |t|)  <=>  |t| < (pi - m) / 2.
+    assert np.mean(arc.winner == 0) == pytest.approx((np.pi - m) / 2 / np.pi, abs=1e-3)
+    assert arc.covered == pytest.approx(1 - m / np.pi, abs=1e-3)  # a gap of m radians at each boundary
+
+
+@pytest.mark.parametrize("kind", ["cosface", "arcface"])
+def test_margin_logits_are_the_registered_losses(kind):
+    cosines = torch.tensor([[0.9, 0.2, -0.3], [-0.95, 0.1, 0.4], [0.3, 0.99, -0.999]], dtype=torch.float64)
+    target = torch.tensor([0, 0, 2])
+    m, s = 0.45, 8.0
+    true = C.margin_logits(kind, cosines[torch.arange(3), target].numpy(), m)
+    logits = cosines.clone().numpy()
+    logits[np.arange(3), target.numpy()] = true
+    expected = -torch.log_softmax(s * torch.as_tensor(logits), -1)[torch.arange(3), target]
+    got = losses.get(kind).fn(cosines, target, scale=s, margin=m)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_margin_wedges_shrink_as_the_margin_grows_and_check_arguments():
+    covered = [C.margin_wedges("arcface", 3, m).covered for m in (0.0, 0.2, 0.5, 0.8)]
+    assert np.all(np.diff(covered) < 0)
+    with pytest.raises(ValueError, match="n_classes"):
+        C.margin_wedges("cosface", 1, 0.1)
+    with pytest.raises(ValueError, match="kind"):
+        C.margin_logits("sphereface", np.zeros(2), 0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="weight_angles"):
+        C.margin_wedges("cosface", 3, 0.1, weight_angles=np.zeros(2))

@@ -102,3 +102,81 @@ def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="preset must be one of"):
         preset("noise")
     assert isinstance(PRESETS["digits"], Preset)
+
+
+# ------------------------------------------------------------------------------------- embedding presets
+
+from lossviz import contrastive, metrics  # noqa: E402  (the embedding presets' section)
+from lossviz import train as training  # noqa: E402
+from lossviz.presets import EMBEDDING_PRESETS  # noqa: E402
+
+
+def _small_embedding_runs(key: str) -> tuple[dict, object]:
+    """A preset at n = 200, 100 epochs (about a second per loss): {loss: Run}, its dataset."""
+    e = EMBEDDING_PRESETS[key].experiment
+    e = dataclasses.replace(
+        e, data=dataclasses.replace(e.data, n=200), optim=dataclasses.replace(e.optim, epochs=100)
+    )
+    runs = experiment.run_all(e)
+    assert not runs.errors, runs.errors
+    return runs.runs, experiment.dataset(e.data)
+
+
+def test_the_three_embedding_presets_exist_apart_from_the_classification_ones() -> None:
+    assert list(EMBEDDING_PRESETS) == ["temperature", "align_uniform", "supcon"]
+    assert not set(EMBEDDING_PRESETS) & set(PRESETS)
+
+
+@pytest.mark.parametrize("key", list(EMBEDDING_PRESETS))
+def test_embedding_preset_is_valid_and_says_what_it_reproduces(key: str) -> None:
+    p = EMBEDDING_PRESETS[key]
+    data = experiment.dataset(p.experiment.data)
+    for choice in p.experiment.losses:
+        check_compatible(choice.bound, data)
+    assert experiment.Experiment.from_json(p.experiment.to_json()) == p.experiment
+    assert "Reproduced here" in p.claim and "Not reproduced" in p.claim
+    assert p.experiment.model.embedding_dim in (2, 3)
+
+
+def test_margin_info_nce_at_zero_margin_is_info_nce() -> None:
+    """The temperature preset's second InfoNCE is NT-Xent with additive margin at m = 0."""
+    import torch
+
+    from lossviz import losses
+
+    z = torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(6).repeat(2)
+    a = losses.get("info_nce").fn(z, y, temperature=0.5)
+    b = losses.get("margin_info_nce").fn(z, y, temperature=0.5, margin=0.0)
+    torch.testing.assert_close(a, b)
+
+
+def test_small_temperature_pushes_the_hardest_negatives_and_the_own_class() -> None:
+    """Wang & Liu, reproduced part: tau = 0.05 spreads the push over far fewer negatives (exact), and on the
+    trained embeddings more of it lands on the anchor's own class. (The uniformity gap is not reproduced at
+    this size; the preset's text says so.)"""
+    spread = contrastive.effective_negatives(np.linspace(-0.975, 0.975, 40), np.array([0.05, 0.5])).y
+    assert spread[0] < 3 and spread[1] > 15
+    runs, data = _small_embedding_runs("temperature")
+    push = {}
+    for run in runs.values():
+        tau = dict(run.experiment.losses[0].params)["temperature"]
+        push[tau] = contrastive.same_class_push(training.embed(run.model, data.X_test), data.y_test, tau)
+    assert push[0.05] > push[0.5] + 0.1, push
+
+
+def test_alignment_and_uniformity_train_about_as_well_as_info_nce() -> None:
+    runs, _ = _small_embedding_runs("align_uniform")
+    acc = {name: run.history.test_acc[-1] for name, run in runs.items()}
+    assert min(acc.values()) > 0.85 and abs(acc["align_uniform"] - acc["info_nce"]) <= 0.05, acc
+    uniformity = {name: run.history.uniformity[-1] for name, run in runs.items()}
+    assert uniformity["align_uniform"] < uniformity["info_nce"], uniformity  # the more uniform
+
+
+def test_supcon_separates_the_classes_on_the_sphere() -> None:
+    runs, data = _small_embedding_runs("supcon")
+    run = runs["supcon"]
+    z = training.embed(run.model, data.X_test)
+    assert z.shape[1] == 3
+    assert run.history.test_acc[-1] > 0.9
+    assert metrics.recall_at_k(z, data.y_test, 1) > 0.9

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lossviz.ui import widgets
 from lossviz.ui.fields import Field
@@ -66,10 +67,19 @@ class Page:
         st.stop()
         raise AssertionError("unreachable")  # st.stop raises; this line keeps type checkers honest
 
+    def finish_fragment(self) -> None:
+        """End of a fragment: write the URL when only the fragment reran (it skips the page's finish()).
+
+        A full run writes the URL once, in finish(), after every field has read it: a sync before then would
+        drop the parameters of the fields drawn later and call them unknown.
+        """
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:
+            self.state.sync()
+
     def finish(self) -> None:
         """Write the page's state to the URL (call once, at the end of the page)."""
         self.state.sync()
-
 
 
 def _leave_folder_navigation() -> None:

@@ -398,7 +398,7 @@ def boundary_view(page: Any, result: TrainResult, data: Dataset, points: Field) 
             time.sleep(0.15)
     else:
         draw(frames.index(epoch))
-    page.state.sync()  # a fragment rerun skips the page's own finish()
+    page.finish_fragment()
 
 
 @st.fragment
@@ -407,4 +407,4 @@ def curves_view(page: Any, result: TrainResult, data: Dataset, scale: Field) -> 
     chosen = page.control(scale)
     fig = figures.training_curves_figure(panels=curve_panels(result), task=data.task, loss_scale=chosen)
     st.plotly_chart(fig, key="train.fig.curves")
-    page.state.sync()  # a fragment rerun skips the page's own finish()
+    page.finish_fragment()

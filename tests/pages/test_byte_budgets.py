@@ -30,6 +30,20 @@ VIEWS = [
     ("landscape", {**SMALL, "grid": "101"}),
     ("calibration", SMALL),
     ("calibration", {**SMALL, "margin_losses": "logistic,hinge,exponential", "losses": "cross_entropy"}),
+    ("embeddings", {}),
+    ("embeddings", {**SMALL, "trained": "1", "dataset": "blobs"}),
+    (
+        "embeddings",
+        {
+            "n": "1200",
+            "epochs": "5",
+            "trained": "1",
+            "dataset": "blobs",
+            "K": "10",
+            "dim": "3",
+            "losses": "info_nce,supcon,align_uniform,circle,multi_similarity,decoupled_contrastive",
+        },
+    ),
 ]
 
 

@@ -85,6 +85,14 @@ def test_points_and_loss_axis_controls_rerun_their_own_views():
     assert at.query_params["loss_scale"] == "symlog" and at.query_params["points"] == "0"
 
 
+def test_a_shared_link_keeps_the_settings_of_views_drawn_after_a_fragment():
+    """The boundary view is a fragment drawn mid-page: the URL is read in full before it is written."""
+    at = _page({**TINY, "trained": "1", "loss_scale": "symlog", "points": "0"})
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert at.selectbox(key="train.loss_scale").value == "symlog"
+    assert at.query_params["loss_scale"] == "symlog" and at.query_params["points"] == "0"
+
+
 def test_training_is_drawn_live_with_each_snapshot():
     from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
 

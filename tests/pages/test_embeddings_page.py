@@ -1,0 +1,232 @@
+"""The Embeddings page under AppTest: the analytic views before training, every view after it (tiny experiment
+from the URL), one frame per epoch step, every control, the presets, a loss that cannot train, the URL round
+trip and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lossviz.losses.registry import register, unregister
+from lossviz.presets import EMBEDDING_PRESETS
+from lossviz.ui import runs
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "embeddings.py"
+TIMEOUT = 300
+TINY = {"n": "120", "epochs": "20", "dataset": "blobs", "K": "3"}
+TRAINED = {**TINY, "trained": "1"}
+DEFAULTS = ["info_nce", "supcon", "align_uniform"]
+ANALYTIC = ["emb.fig.temperature", "emb.fig.plane", "emb.fig.wedges"]
+TRAINED_VIEWS = ["emb.fig.sphere", "emb.fig.angles", "emb.fig.path", "emb.fig.cosines"]
+
+
+def _page(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at.run()
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    """{chart key: its Plotly spec} (keys end with the key given in the page)."""
+    found = {}
+    for chart in at.get("plotly_chart"):
+        key = next((k for k in ANALYTIC + TRAINED_VIEWS if chart.proto.id.endswith(k)), chart.proto.id)
+        found[key] = json.loads(chart.proto.spec)
+    return found
+
+
+def _query(at: AppTest) -> dict[str, str]:
+    return {k: at.query_params[k] for k in at.query_params}
+
+
+def test_analytic_views_draw_before_training() -> None:
+    at = _page(TINY)
+    _clean(at)
+    assert not at.warning
+    assert list(_charts(at)) == ANALYTIC
+    assert any("Press **Train**" in i.value for i in at.info)
+    assert at.multiselect(key="embeddings.losses.embedding").value == DEFAULTS
+    temperature = _charts(at)["emb.fig.temperature"]
+    names = [t.get("name") for t in temperature["data"] if t.get("mode") == "lines+markers"]
+    assert names[0] == "τ = 0.5 (this view's slider)"  # then the two selected losses at their own τ
+    assert [n.split(" · ")[0] for n in names[1:]] == ["InfoNCE / NT-Xent", "Supervised contrastive (SupCon)"]
+
+
+def test_after_training_every_view_draws() -> None:
+    at = _page(TRAINED)
+    _clean(at)
+    charts = _charts(at)
+    assert list(charts) == TRAINED_VIEWS + ANALYTIC
+    sphere = charts["emb.fig.sphere"]
+    assert len([t for t in sphere["data"] if t.get("mode") == "markers"]) == 3 * 3  # losses x classes
+    assert "frames" not in sphere  # one frame per load, never the whole animation
+    table = at.dataframe[0].value
+    assert list(table["loss"].str.split(" · ").str[0]) == [
+        "InfoNCE / NT-Xent", "Supervised contrastive (SupCon)", "Alignment + λ uniformity",
+    ]  # fmt: skip
+    assert {"recall@1", "recall@5", "mAP@R", "NCM accuracy", "tolerance", "own-class push"} <= set(table)
+    assert ((table["recall@1"] >= 0) & (table["recall@1"] <= 1)).all()
+    assert table["own-class push"].isna().tolist() == [False, False, True]  # only the InfoNCE family
+    assert at.query_params["trained"] == "1"
+
+
+def test_train_button_trains_and_goes_in_the_url() -> None:
+    at = _page({**TINY, "losses": "supcon"})
+    assert len(_charts(at)) == 3
+    at.button(key="embeddings.train").click().run()
+    _clean(at)
+    assert list(_charts(at)) == TRAINED_VIEWS + ANALYTIC
+    assert at.query_params["trained"] == "1"
+
+
+def test_the_epoch_slider_redraws_one_frame() -> None:
+    at = _page({**TRAINED, "losses": "info_nce,supcon"})
+    before = _charts(at)
+    slider = at.select_slider(key="embeddings.epoch")
+    assert slider.value == 20 and slider.options[0] == "0"
+    slider.set_value(0).run()
+    _clean(at)
+    after = _charts(at)
+    assert after["emb.fig.sphere"] != before["emb.fig.sphere"]
+    assert "frames" not in after["emb.fig.sphere"]
+    title = after["emb.fig.sphere"]["layout"]["annotations"][0]["text"]
+    assert "epoch 0 ·" in title
+    assert after["emb.fig.plane"] == before["emb.fig.plane"]
+    assert at.query_params["epoch"] == "0"
+
+
+def test_analytic_controls_change_their_views_and_the_url() -> None:
+    at = _page(TINY)
+    controls = [
+        (at.select_slider(key="embeddings.tau"), 0.05, "emb.fig.temperature", "tau", "0.05"),
+        (at.slider(key="embeddings.plane_margin"), 0.4, "emb.fig.plane", "plane_margin", "0.4"),
+        (at.select_slider(key="embeddings.plane_tau"), 0.5, "emb.fig.plane", "plane_tau", "0.5"),
+        (at.slider(key="embeddings.wedge_margin"), 0.6, "emb.fig.wedges", "wedge_margin", "0.6"),
+        (at.slider(key="embeddings.wedge_K"), 3, "emb.fig.wedges", "wedge_K", "3"),
+    ]
+    for widget, value, chart, name, text in controls:
+        before = _charts(at)[chart]
+        widget.set_value(value).run()
+        _clean(at)
+        assert _charts(at)[chart] != before, name
+        assert at.query_params[name] == text
+    wedges = _charts(at)["emb.fig.wedges"]
+    assert len([t for t in wedges["data"] if t.get("mode") == "lines+markers"]) == 2 * 3  # K = 3 arrows
+
+
+def test_embedding_controls_change_the_trained_views_and_round_trip() -> None:
+    at = _page({**TRAINED, "losses": "info_nce,supcon"})
+    at.radio(key="embeddings.dim").set_value(3).run()
+    _clean(at)
+    assert {t["type"] for t in _charts(at)["emb.fig.sphere"]["data"]} == {"scatter3d"}
+    before = at.dataframe[0].value
+    at.radio(key="embeddings.positives").set_value("instance").run()
+    at.slider(key="embeddings.augment").set_value(0.5).run()
+    at.slider(key="embeddings.views").set_value(3).run()
+    _clean(at)
+    assert not at.dataframe[0].value.equals(before)
+    query = _query(at)
+    assert {"dim": "3", "positives": "instance", "augment": "0.5", "views": "3"}.items() <= query.items()
+    assert "views, positives = instance, augmentation 0.5" in " ".join(c.value for c in at.caption)
+    again = _page(query)
+    _clean(again)
+    assert not again.warning
+    assert again.radio(key="embeddings.dim").value == 3
+    assert again.radio(key="embeddings.positives").value == "instance"
+    assert [c.proto.spec for c in again.get("plotly_chart")] == [c.proto.spec for c in at.get("plotly_chart")]
+
+
+def test_loss_hyperparameters_come_from_the_registry_sliders() -> None:
+    at = _page({**TINY, "losses": "info_nce"})
+    at.select_slider(key="embeddings.info_nce.temperature").set_value(0.02).run()
+    _clean(at)
+    assert at.query_params["info_nce.temperature"] == "0.02"
+    names = [t.get("name") for t in _charts(at)["emb.fig.temperature"]["data"]]
+    assert "InfoNCE / NT-Xent · temperature=0.02 (selected)" in names
+
+
+@pytest.mark.parametrize("key", list(EMBEDDING_PRESETS))
+def test_every_preset_loads_into_the_controls(key: str, monkeypatch) -> None:
+    seen = []
+
+    def no_training(experiment, bar, live=None):
+        seen.append(experiment)
+        return runs.TrainResult(experiment=experiment, histories={}, errors={})
+
+    monkeypatch.setattr(runs, "train_all", no_training)  # only the controls matter here
+    at = _page({})
+    at.button(key=f"embeddings.preset.{key}").click().run()
+    assert not at.exception
+    assert seen[-1] == EMBEDDING_PRESETS[key].experiment
+    assert at.query_params["trained"] == "1"
+
+
+@pytest.fixture
+def untrainable():
+    def lv_test_embedding_untrainable(embeddings, labels):
+        raise ValueError("this loss cannot train")
+
+    register(title="lv_test_embedding_untrainable", latex="", task="embedding", paper="test only")(
+        lv_test_embedding_untrainable
+    )
+    yield "lv_test_embedding_untrainable"
+    unregister("lv_test_embedding_untrainable")
+
+
+def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str) -> None:
+    at = _page({**TRAINED, "losses": f"info_nce,{untrainable},supcon"})
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
+    assert len(at.dataframe[0].value) == 2
+    assert list(_charts(at)) == TRAINED_VIEWS + ANALYTIC
+
+
+def test_bad_url_values_warn_and_fall_back() -> None:
+    at = _page({**TINY, "dim": "7", "positives": "friends", "tau": "hot", "wedge_K": "99", "colour": "red"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    for text in ("dim=7", "positives=friends", "tau=hot", "wedge_K=99", "unknown URL parameters: colour"):
+        assert text in warnings, warnings
+    assert at.radio(key="embeddings.dim").value == 2
+    assert at.select_slider(key="embeddings.tau").value == 0.5
+    assert list(_charts(at)) == ANALYTIC
+
+
+def test_instance_positives_with_one_view_get_a_message() -> None:
+    at = _page({**TRAINED, "positives": "instance", "views": "1"})
+    assert not at.exception
+    assert any("views must be >= 2" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_regression_data_gets_a_message() -> None:
+    at = _page({**TINY, "dataset": "sine"})
+    assert not at.exception
+    assert any("need class labels" in i.value for i in at.info)
+
+
+def test_view_settings_in_the_url_survive_a_fresh_load() -> None:
+    """The fragments read their sliders after the page's other fields: the URL keeps every one of them."""
+    query = {
+        **TRAINED,
+        "losses": "supcon",
+        "tau": "0.05",
+        "plane_margin": "0.4",
+        "wedge_K": "3",
+        "epoch": "0",
+    }
+    at = _page(query)
+    _clean(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.select_slider(key="embeddings.tau").value == 0.05
+    assert at.slider(key="embeddings.plane_margin").value == 0.4
+    assert at.select_slider(key="embeddings.epoch").value == 0
+    assert _query(at) == {k: v for k, v in query.items() if k != "K"}  # K = 3 is the default
