@@ -57,7 +57,8 @@ if not trained:
 bar, live = st.progress(0.0, text="Training…"), st.empty()
 drawing = runs.LiveBoundaries(live, experiment, data) if data.task != "regression" else None
 result = st.session_state[runs.SHOWN] = runs.train_all(experiment, bar, drawing)  # other pages read it
-bar.empty(), live.empty()
+bar.empty()
+live.empty()
 st.caption(f"Run: {runs.describe(experiment)}" + (f" · Data: {'; '.join(data.notes)}." if data.notes else ""))
 runs.show_problems(result)
 if not result.names:

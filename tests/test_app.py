@@ -48,3 +48,16 @@ def test_app_switches_to_every_page_without_exception():
         at.switch_page(f"pages/{name}").run()
         assert not at.exception, (name, at.exception)
         assert at.title, name
+
+
+def test_no_page_has_a_bare_expression_that_streamlit_would_print():
+    """A bare non-call expression (like `a(), b()`, a tuple) is printed by Streamlit's magic: it once showed a
+    DeltaGenerator's docs on Train & compare. Magic is off in .streamlit/config.toml; this keeps pages clean too."""
+    import ast
+
+    for path in sorted((APP.parent / "pages").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Await)):
+                is_docstring = isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                assert is_docstring, f"{path.name}:{node.lineno} is a bare expression"
