@@ -73,6 +73,19 @@ def _titled(fig: go.Figure, names: Sequence[str]) -> None:
         annotation.font = dict(color=color_for(name), size=14)
 
 
+def _unit_circle(color: str) -> go.Scatter:
+    """The unit circle S¹ as a thin line under the points (no hover, no legend entry)."""
+    angle = np.linspace(0, 2 * np.pi, 121)
+    return go.Scatter(
+        x=lean(np.cos(angle)),
+        y=lean(np.sin(angle)),
+        mode="lines",
+        line=dict(color=color, width=1),
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
 def _class_names(labels: np.ndarray) -> list[int]:
     return sorted(int(k) for k in np.unique(labels))
 
@@ -107,27 +120,24 @@ def sphere_figure(*, panels: Sequence[SpherePanel], height_per_row: int = 360) -
         specs=[[{"type": kind}] * columns for _ in range(rows)],
         horizontal_spacing=0.06,
     )
-    circle = np.linspace(0, 2 * np.pi, 121)
     for i, panel in enumerate(panels):
         row, col = i // columns + 1, i % columns + 1
         points, labels = np.asarray(panel.points), np.asarray(panel.labels)
         if three:
             fig.add_trace(
-                go.Scatter3d(**_wireframe(), mode="lines", line=dict(color="#ccc", width=1), hoverinfo="skip",
-                             showlegend=False),
-                row=row,
-                col=col,
-            )  # fmt: skip
-        else:
-            fig.add_trace(
-                go.Scatter(
-                    x=lean(np.cos(circle)),
-                    y=lean(np.sin(circle)),
+                go.Scatter3d(
+                    **_wireframe(),
                     mode="lines",
-                    line=dict(color="#bbb", width=1),
+                    line=dict(color="#ccc", width=1),
                     hoverinfo="skip",
                     showlegend=False,
                 ),
+                row=row,
+                col=col,
+            )
+        else:
+            fig.add_trace(
+                _unit_circle("#bbb"),
                 row=row,
                 col=col,
             )
@@ -510,9 +520,15 @@ def temperature_figure(
     fig.update_yaxes(range=[-1.2, 1.3], scaleanchor="x", **hidden, col=1)
     for x, text, anchor in ((-0.95, "easy negatives", "left"), (0.95, "hardest negatives", "right")):
         fig.add_annotation(
-            x=x, y=1, xref="x2", yref="y2 domain", text=text, showarrow=False, xanchor=anchor,
+            x=x,
+            y=1,
+            xref="x2",
+            yref="y2 domain",
+            text=text,
+            showarrow=False,
+            xanchor=anchor,
             font=dict(color="#666"),
-        )  # fmt: skip
+        )
     fig.update_xaxes(title_text="similarity of the negative to the anchor s_n", range=[-1.02, 1.02], col=2)
     fig.update_yaxes(title_text="share of the push", rangemode="tozero", tickformat=".0%", col=2)
     fig.update_xaxes(title_text="temperature τ", **log_axis(effective.x), col=3)
@@ -570,7 +586,6 @@ def margin_wedge_figure(*, panels: Sequence[WedgePanel], height: int = 400) -> g
     fig = make_subplots(
         rows=rows, cols=columns, subplot_titles=[p.title for p in panels], horizontal_spacing=0.06
     )
-    circle = np.linspace(0, 2 * np.pi, 121)
     for i, panel in enumerate(panels):
         row, col = i // columns + 1, i % columns + 1
         angles, winner = np.asarray(panel.angles), np.asarray(panel.winner)
@@ -600,14 +615,7 @@ def margin_wedge_figure(*, panels: Sequence[WedgePanel], height: int = 400) -> g
                     col=col,
                 )
         fig.add_trace(
-            go.Scatter(
-                x=lean(np.cos(circle)),
-                y=lean(np.sin(circle)),
-                mode="lines",
-                line=dict(color="#888", width=1),
-                hoverinfo="skip",
-                showlegend=False,
-            ),
+            _unit_circle("#888"),
             row=row,
             col=col,
         )
