@@ -1,0 +1,111 @@
+"""The toy preference policy (lossviz.preference): DPO separates chosen from rejected, probabilities stay on
+the simplex, runs are deterministic, bad values raise, and the ASFT paper's claim about DPO as a measurement.
+
+The claim (Wang et al., 2024): DPO pushes the rejected answer down faster than it lifts the chosen one. With
+tabular logits log pi_w - log pi_l = z_w - z_l, so DPO's gradient moves z_w and z_l by equal and opposite
+amounts and the log-normaliser shifts both log-probabilities alike, by about lr (pi_w - pi_l). What holds
+deterministically, and is asserted: from a uniform start every epoch lowers log pi_l by more than it raises
+log pi_w; from the default random start (seeds 0-5; not seed 6, whose initial pi_w - pi_l differs) the same
+holds over the first 10 epochs; and ASFT lifts log pi_w more and lowers log pi_l less than DPO on seeds 0-9.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossviz import losses
+from lossviz.preference import train_preference
+
+
+@pytest.mark.parametrize("name", losses.names("preference"))
+def test_every_preference_loss_trains_and_stays_on_the_simplex(name: str) -> None:
+    run = train_preference(name, {}, prompts=6, answers=3, epochs=30, lr=0.05, seed=1)
+    assert run.path.shape == (31, 3) and run.chosen.shape == (31,)
+    np.testing.assert_allclose(run.path.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(run.path >= 0)
+    for series in (run.chosen, run.rejected, run.margin, run.kl, run.loss_value):
+        assert np.all(np.isfinite(series))
+    assert run.kl[0] == pytest.approx(0.0, abs=1e-12) and run.margin[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(run.kl >= -1e-12)
+
+
+def test_dpo_raises_the_ratio_of_chosen_to_rejected() -> None:
+    run = train_preference("dpo", {"beta": 0.1}, 8, 3, 200, 0.05, 0)
+    assert run.chosen[-1] / run.rejected[-1] > 100 * run.chosen[0] / run.rejected[0]
+    assert run.margin[-1] > run.margin[0] and run.beta == 0.1
+    assert np.all(run.chosen_index != run.rejected_index)
+
+
+def test_the_reward_margin_uses_beta_or_one() -> None:
+    dpo = train_preference("dpo", {"beta": 0.5}, 4, 3, 20, 0.05, 0)
+    slic = train_preference("slic", {}, 4, 3, 20, 0.05, 0)
+    h_dpo = (dpo.log_chosen - dpo.log_chosen[0]) - (dpo.log_rejected - dpo.log_rejected[0])
+    h_slic = (slic.log_chosen - slic.log_chosen[0]) - (slic.log_rejected - slic.log_rejected[0])
+    np.testing.assert_allclose(dpo.margin, 0.5 * h_dpo, atol=1e-12)
+    np.testing.assert_allclose(slic.margin, h_slic, atol=1e-12)
+    assert slic.beta == 1.0
+
+
+def test_runs_are_deterministic_and_seeded() -> None:
+    a, b = (train_preference("asft", {"lam": 0.5}, 8, 3, 40, 0.05, 3) for _ in range(2))
+    np.testing.assert_array_equal(a.path, b.path)
+    np.testing.assert_array_equal(a.margin, b.margin)
+    c = train_preference("asft", {"lam": 0.5}, 8, 3, 40, 0.05, 4)
+    assert not np.array_equal(a.path[0], c.path[0])
+
+
+def test_a_separate_reference_starts_away_from_the_policy() -> None:
+    run = train_preference("dpo", {}, 8, 3, 10, 0.05, 0, reference="separate")
+    assert run.kl[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        (dict(prompts=0), "prompts"),
+        (dict(answers=1), "answers"),
+        (dict(epochs=0), "epochs"),
+        (dict(lr=-1.0), "lr"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(seed=-2), "seed"),
+        (dict(loss="cross_entropy"), "cross_entropy"),
+        (dict(loss="nope"), "nope"),
+        (dict(params={"beta": 100.0}), "beta"),
+        (dict(params={"gamma": 1.0}), "gamma"),
+        (dict(reference="other"), "reference"),
+    ],
+)
+def test_bad_values_raise_naming_them(kwargs: dict, word: str) -> None:
+    arguments = dict(loss="dpo", params={}, prompts=4, answers=3, epochs=5, lr=0.05, seed=0) | kwargs
+    with pytest.raises(ValueError, match=word):
+        train_preference(**arguments)
+
+
+def _early(name: str, seed: int, epochs: int = 10, **kwargs) -> tuple[float, float]:
+    run = train_preference(name, {}, 8, 3, epochs, 0.05, seed, **kwargs)
+    return run.log_chosen[epochs] - run.log_chosen[0], run.log_rejected[epochs] - run.log_rejected[0]
+
+
+def test_asft_claim_dpo_lowers_the_rejected_faster_from_a_uniform_start() -> None:
+    run = train_preference("dpo", {}, 8, 3, 30, 0.05, 0, init_scale=0.0)
+    d_chosen, d_rejected = np.diff(run.log_chosen), np.diff(run.log_rejected)
+    assert np.all(d_chosen > 0) and np.all(d_rejected < 0)
+    assert np.all(-d_rejected > d_chosen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_asft_claim_dpo_lowers_the_rejected_faster_early(seed: int) -> None:
+    d_chosen, d_rejected = _early("dpo", seed)
+    assert d_chosen > 0 and -d_rejected > d_chosen
+
+
+def test_asft_claim_is_not_universal_on_a_random_start() -> None:
+    d_chosen, d_rejected = _early("dpo", 6)  # documented exception: depends on the initial pi_w - pi_l
+    assert d_chosen > -d_rejected > 0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_asft_lifts_the_chosen_more_and_lowers_the_rejected_less_than_dpo(seed: int) -> None:
+    dpo, asft = _early("dpo", seed), _early("asft", seed)
+    assert asft[0] > dpo[0] and asft[1] > dpo[1]
