@@ -231,17 +231,6 @@ class Reliability:
 
 
 @dataclass(frozen=True)
-class PresetResult:
-    """Every loss of a preset trained on the same data from the same initialisation."""
-
-    preset: str  # key in lossviz.presets.PRESETS
-    seed: int
-    dataset: Dataset
-    labels: tuple[str, ...]  # one legend label per loss, e.g. "gce (q=0.7)"
-    histories: tuple[History, ...]  # same order as labels
-
-
-@dataclass(frozen=True)
 class Interpolation:
     """Loss along the straight line (1 - alpha)·theta_a + alpha·theta_b between two solutions."""
 

@@ -109,7 +109,7 @@ def note(fraction: float, message: str) -> None:  # runs in the worker thread: n
 
 
 try:
-    run = runs._in_thread(
+    run = runs.in_thread(
         lambda: cached.run(**arguments, _progress=note),
         lambda: bar.progress(min(float(reported["fraction"]), 1.0), text=str(reported["text"])),
     )

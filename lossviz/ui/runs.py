@@ -116,7 +116,7 @@ def gradient_weights(base: Experiment, choice: LossChoice) -> np.ndarray:
     return evaluate.gradient_weights(init, choice.bound, dataset(base.data), history(base, choice))
 
 
-def _in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any:
+def in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any:
     """Run target in a worker thread while the script thread calls on_progress; re-raise its error.
 
     A cached function records the elements it touches for replay; updating a progress bar created outside
@@ -194,7 +194,7 @@ def train_all(experiment: Experiment, bar: Any, live: Live | None = None) -> Tra
             )
 
         try:
-            histories[choice.name] = _in_thread(work, show)
+            histories[choice.name] = in_thread(work, show)
         except Exception as err:  # shown per loss as st.error, never a traceback
             errors[choice.name] = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
     bar.progress(1.0, text=f"Trained {len(histories)} of {count} losses")
