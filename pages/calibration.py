@@ -13,8 +13,8 @@ import streamlit as st
 from lossviz import losses
 from lossviz.figures import calibration as figures
 from lossviz.ui import calibration as cached
+from lossviz.ui import charts, runs
 from lossviz.ui import experiment_fields as xf
-from lossviz.ui import runs
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -55,8 +55,8 @@ panels = page.per_loss(labels, lambda n: cached.panel(base, by_name[n], n_bins, 
 if not panels:
     page.stop()
 st.subheader("Reliability diagrams")
-st.plotly_chart(
-    figures.reliability_figure(panels=list(panels.values()), overlay=overlay), key="cal.fig.reliability"
+charts.show(
+    st, figures.reliability_figure, key="cal.fig.reliability", panels=list(panels.values()), overlay=overlay
 )
 st.caption(
     "Equal-width bins (solid, circles sized by count) and equal-mass bins (dashed), the 90% bootstrap band "
@@ -82,18 +82,21 @@ st.dataframe(
 )
 
 st.subheader("Confidence histograms")
-st.plotly_chart(
-    figures.confidence_histogram_figure(panels=list(panels.values()), overlay=overlay),
+charts.show(
+    st,
+    figures.confidence_histogram_figure,
     key="cal.fig.histogram",
+    panels=list(panels.values()),
+    overlay=overlay,
 )
 
 st.subheader("Temperature scaling")
 scaled = page.per_loss(labels, lambda n: cached.temperature(base, by_name[n], n_bins))
 if scaled:
     left, right = st.columns([2, 3])
-    left.plotly_chart(figures.temperature_figure(panels=list(scaled.values())), key="cal.fig.temperature")
-    right.plotly_chart(
-        figures.temperature_reliability_figure(panels=list(scaled.values())), key="cal.fig.scaled"
+    charts.show(left, figures.temperature_figure, key="cal.fig.temperature", panels=list(scaled.values()))
+    charts.show(
+        right, figures.temperature_reliability_figure, key="cal.fig.scaled", panels=list(scaled.values())
     )
     st.caption(
         "T minimises the NLL of softmax(z / T) on every other test sample; the bars and diagrams are "
@@ -109,8 +112,8 @@ if margin:
     st.subheader("Binary margin losses: the calibration their minimiser implies")
     maps = page.per_loss(margin, lambda n: cached.margin_panel(base, by_name[n], n_bins))
     if maps:
-        st.plotly_chart(
-            figures.calibration_map_figure(panels=list(maps.values()), overlay=overlay), key="cal.fig.map"
+        charts.show(
+            st, figures.calibration_map_figure, key="cal.fig.map", panels=list(maps.values()), overlay=overlay
         )
         st.caption(
             "Curve: σ(f*(η)), where f* minimises the conditional risk η·φ(f) + (1 − η)·φ(−f), computed "

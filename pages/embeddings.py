@@ -14,8 +14,8 @@ import streamlit as st
 from lossviz import contrastive
 from lossviz.figures import embeddings as figures
 from lossviz.presets import EMBEDDING_PRESETS
+from lossviz.ui import charts, runs
 from lossviz.ui import embeddings as cached
-from lossviz.ui import runs
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -107,13 +107,13 @@ with trained_area:
         "Held-out points embedded by the model at the chosen epoch, coloured by class; below, the density "
         "of each class's angle on the circle (on the sphere: its longitude), as in Wang & Isola's figures."
     )
-    st.plotly_chart(figures.align_uniform_figure(panels=cached.path_panels(result)), key="emb.fig.path")
+    charts.show(st, figures.align_uniform_figure, key="emb.fig.path", panels=cached.path_panels(result))
     st.caption(
         "Each run's path over training in Wang & Isola's plane; the star is the last epoch. Lower-left is "
         "better on both: positives close together (alignment), the whole set spread out (uniformity)."
     )
     histograms = [cached.similarity_panel(base, c) for c in choices]
-    st.plotly_chart(figures.similarity_histogram_figure(panels=histograms), key="emb.fig.cosines")
+    charts.show(st, figures.similarity_histogram_figure, key="emb.fig.cosines", panels=histograms)
     st.caption("Cosines of held-out pairs: same class (positive pairs) and different classes (negative).")
     st.markdown("**Retrieval on the held-out split** (final weights)")
     cached.metrics_table([cached.retrieval_row(base, c) for c in choices])

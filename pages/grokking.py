@@ -9,8 +9,8 @@ import streamlit as st
 
 from lossviz import grokking
 from lossviz.figures import grokking as figures
+from lossviz.ui import charts, runs
 from lossviz.ui import grokking as cached
-from lossviz.ui import runs
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -126,10 +126,10 @@ st.caption(
     f"grokked (test accuracy ≥ 0.9) at {f'epoch {grokked:,}' if grokked is not None else 'never'} · "
     f"final test accuracy {run.test_accuracy[-1]:.3f}."
 )
-st.plotly_chart(figures.accuracy_figure(run=run), key="grokking.fig.accuracy")
+charts.show(st, figures.accuracy_figure, key="grokking.fig.accuracy", run=run)
 left, right = st.columns(2)
-left.plotly_chart(figures.collapse_figure(run=run), key="grokking.fig.collapse")
-right.plotly_chart(figures.norms_figure(run=run), key="grokking.fig.norms")
+charts.show(left, figures.collapse_figure, key="grokking.fig.collapse", run=run)
+charts.show(right, figures.norms_figure, key="grokking.fig.norms", run=run)
 st.caption(
     "Softmax Collapse: a sample's loss is exactly 0 when every competitor's exp(z_k − z_max) is absorbed "
     "by rounding (true-class margin above ~19 for p = 11 in float32, ~39 in float64), and its gradient "
@@ -137,7 +137,7 @@ st.caption(
     "Collapse comes with growing logit norms; weight decay keeps the weight norm down, ⊥AdamW keeps it "
     "from growing along itself."
 )
-st.plotly_chart(figures.spectrum_figure(run=run), key="grokking.fig.spectrum")
+charts.show(st, figures.spectrum_figure, key="grokking.fig.spectrum", run=run)
 st.caption(
     "Power of the final token embedding's discrete Fourier transform over tokens a = 0..p−1, folded (k "
     "with p − k). A generalising model tends to use a few frequencies (cos/sin of 2πka/p); here that is "

@@ -6,14 +6,15 @@ trajectory, 1-D slices, the decision boundary at any point, interpolation and cu
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 
 from lossviz import context, losses
 from lossviz.figures import landscape as fig
+from lossviz.ui import charts, runs
 from lossviz.ui import experiment_fields as xf
 from lossviz.ui import landscape as lv
-from lossviz.ui import runs
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -81,11 +82,11 @@ def surfaces(size: int, names: list[str], text: str) -> dict:
     return page.per_loss(some, lambda n: lv.surface(base, choices[n], *view, size), progress=text)
 
 
-def chart(found: dict, clickable: bool):
+def chart(holder: Any, found: dict, clickable: bool, **selection: Any) -> None:
     """The surfaces as small multiples on one colour scale; the chosen point marked in 2-D."""
     panels = [fig.SurfacePanel(n, labels[n], s, planes[n].trajectory) for n, s in found.items()]
-    return fig.surfaces_figure(panels=panels, three_d=three_d, log=log, axis_titles=titles,
-                               point=(point_loss, x, y), clickable=clickable)  # fmt: skip
+    charts.show(holder, fig.surfaces_figure, panels=panels, three_d=three_d, log=log, axis_titles=titles,
+                point=(point_loss, x, y), clickable=clickable, **selection)  # fmt: skip
 
 
 def choose_clicked() -> None:
@@ -101,18 +102,18 @@ holder, refined = st.empty(), st.session_state.setdefault("landscape._refined", 
 key, todo = (base, *choices.values(), *view, grid), list(planes)
 if key not in refined and (coarse := surfaces(lv.COARSE, todo, f"Coarse {lv.COARSE}² grid:")):  # first, fast
     todo = list(coarse)
-    holder.plotly_chart(chart(coarse, clickable=False), key="landscape.fig.coarse")
+    chart(holder, coarse, clickable=False, key="landscape.fig.coarse")
 if not (fine := surfaces(grid, todo, f"Refining to {grid}²:")):
     page.stop()
 refined.add(key)
-holder.plotly_chart(chart(fine, clickable=True), key=CHART, on_select=choose_clicked, selection_mode="points")
+chart(holder, fine, clickable=True, key=CHART, on_select=choose_clicked, selection_mode="points")
 shown = {n: labels[n] for n in fine}  # the losses drawn, for the views below
 st.caption(fig.surfaces_caption(axes, seed, split, {t: planes[n] for n, t in shown.items()}))
 
 st.subheader("1-D slices through the trained weights")
 if lines := page.per_loss(shown, lambda n: lv.slices(base, choices[n], *view)):
     panels = [fig.SlicePanel(n, labels[n], *c) for n, c in lines.items()]
-    st.plotly_chart(fig.slices_figure(panels=panels, log=log, axis_titles=titles), key="landscape.fig.slices")
+    charts.show(st, fig.slices_figure, key="landscape.fig.slices", panels=panels, log=log, axis_titles=titles)
 
 st.subheader("Decision boundary at a point of the landscape")
 st.caption(fig.POINT_CAPTION)
@@ -126,9 +127,8 @@ if values := page.per_loss(one, lambda n: [lv.point_value(base, choices[n], *vie
 if data.task == "regression":
     st.info("Decision boundaries need a classification dataset; this one is regression.")
 elif maps := page.per_loss(one, lambda n: [lv.boundary_at(base, choices[n], *view[:3], *at) for at in spots]):
-    boundaries = fig.point_boundary_figure(data=data, name=point_loss, label=labels[point_loss],
-                                           maps=maps[point_loss], point=(x, y))  # fmt: skip
-    st.plotly_chart(boundaries, key="landscape.fig.boundary")
+    charts.show(st, fig.point_boundary_figure, key="landscape.fig.boundary", data=data, name=point_loss,
+                label=labels[point_loss], maps=maps[point_loss], point=(x, y))  # fmt: skip
 
 st.subheader("Interpolation between two solutions")
 kind = {n: (losses.get(n).task, losses.get(n).head) for n in shown}  # the same task and output layer
@@ -142,9 +142,9 @@ else:
     pair = {a: f"{labels[a]} → {labels[b]}"}
     if path := page.per_loss(pair, lambda _: lv.interpolation(base, *(choices[n] for n in (a, b, m)), split)):
         left, right = st.columns([3, 1])
-        left.plotly_chart(fig.interpolation_figure(
-            interpolation=path[a], name_a=a, name_b=b, labels=(labels[a], labels[b]),
-            title=f"Measured with {labels[m]} on the {split} set"), key="landscape.fig.interp")  # fmt: skip
+        charts.show(left, fig.interpolation_figure, key="landscape.fig.interp",
+                    interpolation=path[a], name_a=a, name_b=b, labels=(labels[a], labels[b]),
+                    title=f"Measured with {labels[m]} on the {split} set")  # fmt: skip
         for card in fig.barrier_metrics(path[a]):
             right.metric(**card)
         right.caption(fig.BARRIER_CAPTION)
@@ -162,9 +162,9 @@ table = fig.curvature_table(curvatures=found, labels=labels, lr=o.lr)
 st.dataframe(table, hide_index=True, key="landscape.curvature.table")
 left, right = st.columns(2)
 spectra = [fig.SpectrumPanel(n, labels[n], c.spectrum) for n, c in found.items()]
-left.plotly_chart(fig.spectrum_figure(panels=spectra), key="landscape.fig.spectrum")
+charts.show(left, fig.spectrum_figure, key="landscape.fig.spectrum", panels=spectra)
 sharpness = [fig.SharpnessPanel(n, labels[n], c.sharpness) for n, c in found.items()]
-right.plotly_chart(fig.sharpness_figure(panels=sharpness), key="landscape.fig.sharpness")
+charts.show(right, fig.sharpness_figure, key="landscape.fig.sharpness", panels=sharpness)
 optimizer, gd = xf.OPTIMIZER_TITLES.get(o.optimizer, o.optimizer), o.optimizer == "sgd" and not o.batch_size
 st.caption(fig.sharpness_caption(lr=o.lr, optimizer=optimizer, full_batch_gd=gd))
 page.finish()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lossviz import losses, shapes
 from lossviz.figures import shapes as figures
-from lossviz.ui import cache, widgets
+from lossviz.ui import cache, charts, widgets
 from lossviz.ui import shapes as view
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
@@ -85,8 +85,10 @@ if not curves:
 cells = [*st.columns(2), *st.columns(2)]
 panels = figures.panel_titles(value_title, info.derivative, reference)
 for cell, (series, titles) in zip(cells, panels.items(), strict=False):
-    figure = make(curves=curves, series=series, x_title=info.title, symbol=info.symbol, **titles)
-    cell.plotly_chart(figure, key=f"shapes.fig.{mode}.{series}")
+    charts.show(
+        cell, make, key=f"shapes.fig.{mode}.{series}",
+        curves=curves, series=series, x_title=info.title, symbol=info.symbol, **titles,
+    )  # fmt: skip
 if reference:
     cells[2].caption(view.weight_note(reference))
 
@@ -97,7 +99,7 @@ if mode == "compare":
             with st.spinner("Computing the simplex…"):
                 surface = cache.simplex_surface(shown, keys[shown])
             title = f"{losses.get(shown).title} over the simplex (K = 3)"
-            st.plotly_chart(figures.simplex_figure(surface=surface, title=title), key="shapes.fig.simplex")
+            charts.show(st, figures.simplex_figure, key="shapes.fig.simplex", surface=surface, title=title)
     st.subheader("Properties (computed numerically)")
     view.properties_table(rows, "loss", task=task, derivative=info.derivative)
     st.subheader("Formulas and papers")

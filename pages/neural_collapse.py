@@ -12,9 +12,9 @@ import streamlit as st
 
 from lossviz.experiment import DataSpec, Experiment, OptimSpec
 from lossviz.figures import collapse as figures
+from lossviz.ui import charts, runs
 from lossviz.ui import collapse as cached
 from lossviz.ui import experiment_fields as xf
-from lossviz.ui import runs
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 from lossviz.ui.state import EXPERIMENT
@@ -85,7 +85,7 @@ found = page.per_loss(labels, lambda n: cached.trajectory(base, by_name[n], cent
 if not found:
     page.stop()
 panels = [figures.CollapsePanel(n, labels[n], t.epochs, t.collapse) for n, t in found.items()]
-st.plotly_chart(figures.trajectories_figure(panels=panels), key="nc.fig.trajectories")
+charts.show(st, figures.trajectories_figure, key="nc.fig.trajectories", panels=panels)
 st.caption(
     "Measured at the run's parameter snapshots on the training split, with the labels the model was given. "
     "Σ_W: within-class covariance, Σ_B: between-class covariance, M: the centred class means, W: the "
@@ -100,8 +100,8 @@ shapes = [
     )
     for n, g in geometries.items()
 ]
-st.plotly_chart(
-    figures.geometry_figure(panels=shapes, show_classifier=show_classifier), key="nc.fig.geometry"
+charts.show(
+    st, figures.geometry_figure, key="nc.fig.geometry", panels=shapes, show_classifier=show_classifier
 )
 k = data.n_classes
 view = {2: "on their line", 3: "in their plane", 4: "in their 3-D span"}.get(
@@ -123,7 +123,7 @@ number = st.column_config.NumberColumn(format="%.4f")
 st.dataframe(rows, hide_index=True, column_config={c: number for c in rows[0] if c != "loss"})
 
 st.subheader("Minority collapse")
-st.plotly_chart(figures.class_balance_figure(panels=shapes), key="nc.fig.balance")
+charts.show(st, figures.class_balance_figure, key="nc.fig.balance", panels=shapes)
 st.caption(
     f"Imbalance class 0 : class {k - 1} = {experiment.data.imbalance:g}:1 (the sidebar's slider; training "
     "counts under each class). On a simplex ETF every ratio is 1 and every cosine −1/(K−1). With imbalance "

@@ -11,8 +11,8 @@ from __future__ import annotations
 import streamlit as st
 
 from lossviz.figures import preference as figures
+from lossviz.ui import charts, widgets
 from lossviz.ui import preference as cached
-from lossviz.ui import widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -67,7 +67,7 @@ if not found:
     page.stop()
 runs = {labels[n]: run for n, run in found.items()}
 
-st.plotly_chart(figures.probability_figure(runs=runs), key="preference.fig.probability")
+charts.show(st, figures.probability_figure, key="preference.fig.probability", runs=runs)
 early = min(EARLY, arguments["epochs"])
 rows = []
 for label, run in runs.items():
@@ -95,15 +95,15 @@ st.caption(
     "tested (0–9)."
 )
 left, right = st.columns(2)
-left.plotly_chart(figures.margin_figure(runs=runs), key="preference.fig.margin")
-right.plotly_chart(figures.kl_figure(runs=runs), key="preference.fig.kl")
+charts.show(left, figures.margin_figure, key="preference.fig.margin", runs=runs)
+charts.show(right, figures.kl_figure, key="preference.fig.kl", runs=runs)
 st.caption(
     "Implicit reward margin β·[(log π_w − log π_ref,w) − (log π_l − log π_ref,l)] (β = the loss's β, or 1), "
     "and KL(π ‖ π_ref) averaged over prompts. DPO's margin grows without bound on separable preferences; "
     "IPO pulls it to 1/(2τ); the reference-free losses (SLiC, ORPO, SimPO, ASFT) do not hold π near π_ref."
 )
 if arguments["answers"] == 3:
-    st.plotly_chart(figures.simplex_figure(runs=runs), key="preference.fig.simplex")
+    charts.show(st, figures.simplex_figure, key="preference.fig.simplex", runs=runs)
     st.caption("Prompt 0's probabilities over its three answers, from π_ref (open circle) to the end (dots).")
 else:
     st.info("Set three answers per prompt to see prompt 0's path on the simplex.")

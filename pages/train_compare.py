@@ -13,8 +13,8 @@ import streamlit as st
 from lossviz import evaluate
 from lossviz.figures import train as figures
 from lossviz.presets import PRESETS
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import experiment_fields as xf
-from lossviz.ui import runs, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -52,9 +52,13 @@ trained = bool(page.state.get(TRAINED))
 page.state.record(TRAINED, trained)
 if not experiment.losses:
     page.stop("Pick at least one loss in the sidebar.")
+bar, live = st.empty(), st.empty()
 if not trained:
-    page.stop("Press **Train** to train the selected losses, or click a preset above.")
-bar, live = st.progress(0.0, text="Training…"), st.empty()
+    bar.info("Press **Train** to train the selected losses, or click a preset above.")
+    if data.task != "regression":
+        runs.show_initial_boundaries(live, experiment, data)
+    page.stop()
+bar = bar.progress(0.0, text="Training…")
 drawing = runs.LiveBoundaries(live, experiment, data) if data.task != "regression" else None
 result = st.session_state[runs.SHOWN] = runs.train_all(experiment, bar, drawing)  # other pages read it
 bar.empty()
@@ -67,13 +71,13 @@ if not result.names:
 if data.task == "regression" and data.n_features == 1:
     st.subheader("Fitted curves over training")
     frames, fits = runs.fit_panels(result)
-    st.plotly_chart(
-        figures.regression_figure(data=data, panels=fits, frame_labels=frames), key="train.fig.fit"
+    charts.show(
+        st, figures.regression_figure, key="train.fig.fit", data=data, panels=fits, frame_labels=frames
     )
 elif data.task == "regression":
     st.subheader("Predicted vs true (test set)")
     predicted = runs.prediction_panels(result)
-    st.plotly_chart(figures.prediction_figure(y_true=data.y_test, panels=predicted), key="train.fig.pred")
+    charts.show(st, figures.prediction_figure, key="train.fig.pred", y_true=data.y_test, panels=predicted)
 else:
     st.subheader("Decision boundaries over training")
     runs.boundary_view(page, result, data, POINTS)
@@ -89,12 +93,10 @@ groups = evaluate.weight_groups(data, experiment.data.imbalance)
 st.subheader(f"Per-sample gradient weight: {groups.title}")
 with st.spinner("Computing per-sample gradients…"):
     weights = runs.weight_panels(result)
-st.plotly_chart(
-    figures.gradient_weight_figure(
-        panels=weights, noisy=groups.second, clean_name=groups.first_name, noisy_name=groups.second_name
-    ),
-    key="train.fig.weights",
-)
+charts.show(
+    st, figures.gradient_weight_figure, key="train.fig.weights",
+    panels=weights, noisy=groups.second, clean_name=groups.first_name, noisy_name=groups.second_name,
+)  # fmt: skip
 st.caption(
     runs.WEIGHT_CAPTION + ("" if groups.second.any() else " Add label noise or imbalance to compare groups.")
 )

@@ -22,8 +22,8 @@ from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec
 from lossviz.figures import embeddings as figures
 from lossviz.presets import Preset
 from lossviz.results import Dataset
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import experiment_fields as xf
-from lossviz.ui import runs, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -213,9 +213,9 @@ def sphere_view(page: Page, result: runs.TrainResult) -> None:
             note = EPOCH_CAPTION.format(epoch=int(h.epochs[at]), acc=float(h.test_acc[at]))
             title = f"{runs.run_label(c)}<br><span style='font-size:11px'>{note}</span>"
             panels.append(figures.SpherePanel(c.name, title, frames[i], y))
-        spheres.plotly_chart(figures.sphere_figure(panels=panels), key="emb.fig.sphere" if keyed else None)
-        densities.plotly_chart(
-            figures.angle_density_figure(panels=panels), key="emb.fig.angles" if keyed else None
+        charts.show(spheres, figures.sphere_figure, key="emb.fig.sphere" if keyed else None, panels=panels)
+        charts.show(
+            densities, figures.angle_density_figure, key="emb.fig.angles" if keyed else None, panels=panels
         )
 
     if st.button("▶ Replay training", key="embeddings.replay", help="Steps through the snapshots."):
@@ -247,7 +247,7 @@ def temperature_view(page: Page, tau_field: Field, selected: Mapping[str, LossCh
         t = float(dict(choice.params)["temperature"])
         curves.append(temperature_curve(name, f"{runs.run_label(choice)} (selected)", t))
     effective = contrastive.effective_negatives(SIMILARITIES, TAU_GRID)
-    st.plotly_chart(figures.temperature_figure(curves=curves, effective=effective), key="emb.fig.temperature")
+    charts.show(st, figures.temperature_figure, key="emb.fig.temperature", curves=curves, effective=effective)
     page.finish_fragment()
 
 
@@ -270,7 +270,7 @@ def plane_view(page: Page, margin_field: Field, tau_field: Field) -> None:
         plane("triplet", (("margin", margin),)),
         plane("info_nce", (("temperature", tau),)),
     ]
-    st.plotly_chart(figures.pair_plane_figure(panels=panels), key="emb.fig.plane")
+    charts.show(st, figures.pair_plane_figure, key="emb.fig.plane", panels=panels)
     page.finish_fragment()
 
 
@@ -293,5 +293,5 @@ def wedge_view(page: Page, margin_field: Field, classes_field: Field) -> None:
     margin = float(page.control(margin_field, container=left))
     k = int(page.control(classes_field, container=right))
     panels = [wedge_panel("cosface", k, margin), wedge_panel("arcface", k, margin)]
-    st.plotly_chart(figures.margin_wedge_figure(panels=panels), key="emb.fig.wedges")
+    charts.show(st, figures.margin_wedge_figure, key="emb.fig.wedges", panels=panels)
     page.finish_fragment()

@@ -24,6 +24,7 @@ from lossviz import experiment as ex
 from lossviz.experiment import DataSpec, Experiment, LossChoice
 from lossviz.figures import train as figures
 from lossviz.results import Curve, Dataset, DecisionMap, History
+from lossviz.ui import charts
 from lossviz.ui.fields import Field
 
 MAX_LOSSES = 6
@@ -83,6 +84,30 @@ def initial_model(base: Experiment, loss: str) -> nn.Module:
 def model(base: Experiment, choice: LossChoice) -> nn.Module:
     """The trained model of one loss, in eval mode (shared by all sessions: never mutate it)."""
     return ex.trained_model(base, choice.name, history(base, choice), dataset(base.data))
+
+
+@st.cache_data(max_entries=96, show_spinner=False)
+def initial_map(base: Experiment, loss: str) -> DecisionMap:
+    """The decision map of one loss's initial weights (epoch 0: where its training starts)."""
+    return evaluate.decision_map(initial_model(base, loss), losses.get(loss).task, dataset(base.data), None)
+
+
+def show_initial_boundaries(placeholder: Any, experiment: Experiment, data: Dataset) -> None:
+    """Each selected loss's decision map before training, in the placeholder the live boundaries will use.
+
+    Shown before Train is pressed: the user sees the data and where training starts, and the browser has
+    loaded its chart library by the time the first live boundary arrives (loading it then took a second).
+    """
+    base = experiment.base()
+    panels = [
+        figures.BoundaryPanel(
+            c.name,
+            f"{losses.get(c.name).title}<br><span style='font-size:11px'>epoch 0 · initial weights</span>",
+            [initial_map(base, c.name)],
+        )
+        for c in experiment.losses
+    ]
+    charts.show(placeholder, figures.boundary_figure, data=data, panels=panels)
 
 
 @st.cache_data(max_entries=96, show_spinner=False)
@@ -386,10 +411,10 @@ def boundary_view(page: Any, result: TrainResult, data: Dataset, points: Field) 
 
     def draw(i: int) -> None:
         shown = [replace(p, maps=[p.maps[i]]) for p in panels]
-        chart.plotly_chart(
-            figures.boundary_figure(data=data, panels=shown, show_points=show_points),
-            key=None if replaying else "train.fig.boundaries",
-        )
+        charts.show(
+            chart, figures.boundary_figure, key=None if replaying else "train.fig.boundaries",
+            data=data, panels=shown, show_points=show_points,
+        )  # fmt: skip
 
     replaying = st.button("▶ Replay training", key="train.replay", help="Steps through the snapshots.")
     if replaying:
@@ -405,6 +430,8 @@ def boundary_view(page: Any, result: TrainResult, data: Dataset, points: Field) 
 def curves_view(page: Any, result: TrainResult, data: Dataset, scale: Field) -> None:
     """The training curves with their loss-axis control, rerun on their own when it changes."""
     chosen = page.control(scale)
-    fig = figures.training_curves_figure(panels=curve_panels(result), task=data.task, loss_scale=chosen)
-    st.plotly_chart(fig, key="train.fig.curves")
+    charts.show(
+        st, figures.training_curves_figure, key="train.fig.curves",
+        panels=curve_panels(result), task=data.task, loss_scale=chosen,
+    )  # fmt: skip
     page.finish_fragment()

@@ -43,7 +43,30 @@ def test_page_runs_and_invites_to_train():
     assert not at.exception
     assert at.title[0].value == "Train & compare"
     assert "Press **Train**" in _texts(at.info)
-    assert not at.get("plotly_chart")  # nothing is trained before a click
+    # nothing is trained before a click: one chart, every loss's boundary at its initial weights
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert len(titles) == 3 and all("epoch 0 · initial weights" in t for t in titles)
+    assert runs.SHOWN not in at.session_state
+
+
+def test_the_initial_boundaries_are_those_of_the_initial_weights():
+    """The untrained panel of a loss is the decision map of experiment.initial_model, computed directly."""
+    from lossviz import evaluate, losses
+    from lossviz import experiment as ex
+
+    experiment = ex.Experiment(
+        ex.DataSpec(n=60), ex.ModelSpec(width=8, depth=1), ex.OptimSpec(epochs=10), (ex.LossChoice("gce"),)
+    )
+    data = ex.dataset(experiment.data)
+    task = losses.get("gce").task
+    expected = evaluate.decision_map(ex.initial_model(experiment, "gce", data), task, data, None)
+    got = runs.initial_map(experiment.base(), "gce")
+    np.testing.assert_allclose(got.proba, expected.proba, atol=1e-6)
+    trained = ex.run(experiment, "gce", data=data).model  # and it is not the trained model's map
+    after = evaluate.decision_map(trained, task, data, None)
+    assert np.abs(after.proba - got.proba).max() > 1e-3
 
 
 def test_train_tiny_config_shows_figures_metrics_and_histograms():
