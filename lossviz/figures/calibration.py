@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from lossviz.figures.palette import TEMPLATE, color_for
+from lossviz.figures.palette import TEMPLATE, color_for, make_subplots
 from lossviz.results import (
     CalibrationPanel,
     MarginCalibrationPanel,
@@ -302,6 +301,16 @@ def reliability_figure(
     return fig
 
 
+def _vertical_line(fig: go.Figure, x: float, line: dict[str, Any], cell: dict[str, int]) -> dict[str, Any]:
+    """What fig.add_vline(x, line=line, **cell) adds: a line at x spanning its subplot's height."""
+    if cell:
+        axes = fig.get_subplot(cell["row"], cell["col"])
+        xref, yref = (a.plotly_name.replace("axis", "") for a in (axes.xaxis, axes.yaxis))
+    else:
+        xref, yref = "x", "y"
+    return dict(type="line", x0=x, x1=x, y0=0, y1=1, xref=xref, yref=f"{yref} domain", line=line)
+
+
 def confidence_histogram_figure(
     *, panels: Sequence[CalibrationPanel], overlay: bool = False, title: str = "Confidence histogram"
 ) -> go.Figure:
@@ -334,6 +343,7 @@ def confidence_histogram_figure(
         (_AXIS_TITLES.get(mode, _AXIS_TITLES["top_label"])[0], "share of samples"),
         unit_axes=False,
     )
+    lines: list[dict[str, Any]] = []  # added in one update: add_vline re-validates every shape per call
     for i, panel in enumerate(panels):
         hist = panel.histogram
         assert hist is not None
@@ -369,7 +379,8 @@ def confidence_histogram_figure(
         )
         for value, dash in ((hist.accuracy, "solid"), (hist.mean_confidence, "dash")):
             if math.isfinite(value):
-                fig.add_vline(x=value, line=dict(color="#262730", dash=dash, width=1.5), **cell)
+                lines.append(_vertical_line(fig, value, dict(color="#262730", dash=dash, width=1.5), cell))
+    fig.update_layout(shapes=lines)
     top = max(float(np.max(p.histogram.counts)) / max(float(np.sum(p.histogram.counts)), 1.0) for p in panels)  # type: ignore[union-attr]
     fig.update_xaxes(range=[0.0, 1.0])
     fig.update_yaxes(range=[0.0, 1.08 * max(top, 1e-3)])  # explicit: vertical lines must not stretch it

@@ -12,9 +12,8 @@ from itertools import combinations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from lossviz.figures.palette import TEMPLATE, color_for, lean, legend_below, log_axis
+from lossviz.figures.palette import TEMPLATE, color_for, lean, legend_below, log_axis, make_subplots
 from lossviz.figures.train import class_color
 from lossviz.results import NeuralCollapse
 

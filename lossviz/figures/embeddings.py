@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lossviz.figures.palette import (
     SEQUENTIAL,
@@ -22,6 +21,7 @@ from lossviz.figures.palette import (
     lean,
     legend_below,
     log_axis,
+    make_subplots,
     sequential_colors,
 )
 from lossviz.figures.train import class_color

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lossviz.figures.palette import (
     SEQUENTIAL,
@@ -26,6 +25,7 @@ from lossviz.figures.palette import (
     legend_below,
     log_axis,
     log_ticks,
+    make_subplots,
     styled_figure,
     tick_text,
 )

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lossviz.figures.palette import (
     TEMPLATE,
@@ -23,6 +22,7 @@ from lossviz.figures.palette import (
     legend_above,
     legend_below,
     log_axis,
+    make_subplots,
     tick_text,
 )
 from lossviz.results import Curve, Dataset, DecisionMap, History

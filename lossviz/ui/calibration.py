@@ -3,12 +3,14 @@ smooth ECE), temperature scaling fitted on half of the test split, and margin lo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 from lossviz import calibration, evaluate, losses, metrics
 from lossviz.experiment import Experiment, LossChoice
-from lossviz.results import CalibrationPanel, MarginCalibrationPanel, TemperatureScaling
+from lossviz.results import CalibrationPanel, MarginCalibrationPanel, SmoothCalibration, TemperatureScaling
 from lossviz.ui import runs
 
 
@@ -23,9 +25,17 @@ def panel(base: Experiment, choice: LossChoice, n_bins: int, n_boot: int) -> Cal
     """Reliability, band, smooth ECE, histogram, NLL and Brier of one loss's test predictions."""
     data = runs.dataset(base.data)
     probs = runs.predictions(base, choice)
-    return calibration.calibration_panel(
-        probs, data.y_test, name=choice.name, label=runs.run_label(choice), n_bins=n_bins, n_boot=n_boot
-    )
+    binned = calibration.calibration_panel(
+        probs, data.y_test, name=choice.name, label=runs.run_label(choice), n_bins=n_bins, n_boot=n_boot,
+        smooth=False,
+    )  # fmt: skip
+    return replace(binned, smooth=smooth_ece(base, choice))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def smooth_ece(base: Experiment, choice: LossChoice) -> SmoothCalibration:
+    """Smooth ECE of one loss's test predictions: it has no bins, so moving the bins slider keeps it."""
+    return metrics.smooth_ece(runs.predictions(base, choice), runs.dataset(base.data).y_test)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
