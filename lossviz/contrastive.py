@@ -1,11 +1,12 @@
 """What an embedding loss asks of one anchor: its value over the (s_n, s_p) plane of one negative and one
 positive cosine, how InfoNCE spreads its push over the negatives as the temperature moves, and the wedges of
-the circle that CosFace / ArcFace margins leave each class.
+the circle that CosFace / ArcFace / MadaCos margins leave each class.
 
 Views of "Circle Loss: A Unified Perspective of Pair Similarity Optimization" (Sun et al., 2020),
-"Understanding the Behaviour of Contrastive Loss" (Wang & Liu, 2021), CosFace (Wang et al., 2018) and ArcFace
-(Deng et al., 2019). The plane is drawn from the registered function by placing an anchor, a positive and a
-negative on the sphere; the margin logits are checked against the registered losses by the tests.
+"Understanding the Behaviour of Contrastive Loss" (Wang & Liu, 2021), CosFace (Wang et al., 2018), ArcFace
+(Deng et al., 2019) and CFCD's MadaCos (Zhu et al., 2023). The plane is drawn from the registered function
+by placing an anchor, a positive and a negative on the sphere; the margin logits are checked against the
+registered losses by the tests.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def same_class_push(embeddings: np.ndarray, labels: np.ndarray, temperature: flo
 
 # ---------------------------------------------------------------------------- angular margins on the circle
 
-MarginKind = Literal["cosface", "arcface"]
+MarginKind = Literal["cosface", "arcface", "madacos"]
+MARGIN_KINDS: tuple[str, ...] = ("cosface", "arcface", "madacos")
 
 
 @dataclass(frozen=True)
@@ -178,16 +180,32 @@ class MarginWedges:
 def margin_logits(kind: MarginKind, cosines: np.ndarray, margin: float) -> np.ndarray:
     """The true-class logit the registered loss uses for each cosine (before the scale s).
 
-    CosFace: cos(theta) - m. ArcFace: cos(theta + m), with the reference implementation's fallback
-    cos(theta) - m sin(m) where theta + m > pi (keeps the logit falling in theta).
+    CosFace and MadaCos (whose m is set by the batch, see madacos_margin): cos(theta) - m. ArcFace:
+    cos(theta + m), with the reference implementation's fallback cos(theta) - m sin(m) where theta + m > pi
+    (keeps the logit falling in theta).
     """
     c = np.clip(np.asarray(cosines, np.float64), -1.0, 1.0)
-    if kind == "cosface":
+    if kind in ("cosface", "madacos"):
         return c - margin
     if kind == "arcface":
         theta = np.arccos(c)
         return np.where(theta + margin < math.pi, np.cos(theta + margin), c - margin * math.sin(margin))
-    raise ValueError(f"kind must be one of ['cosface', 'arcface'], got {kind!r}")
+    raise ValueError(f"kind must be one of {list(MARGIN_KINDS)}, got {kind!r}")
+
+
+def madacos_margin(n_classes: int, rho: float, *, resolution: int = 720) -> float:
+    """The margin MadaCos (CFCD) sets for a batch spread evenly around the circle, each feature labelled with
+    its nearest of K evenly spaced class weights: a batch the weights classify perfectly, not yet compact.
+
+    MadaCos has no margin slider: m comes from the batch's median true-class cosine (losses.classification).
+    """
+    if not (isinstance(n_classes, int) and 2 <= n_classes <= 64):
+        raise ValueError(f"n_classes must be an integer in [2, 64], got {n_classes!r}")
+    losses.get("madacos").bind(rho=rho)  # a ValueError naming rho when it is out of range
+    angles = -np.pi + 2 * np.pi * (np.arange(resolution) + 0.5) / resolution  # (R,)
+    cosines = np.cos(angles[:, None] - 2 * np.pi * np.arange(n_classes)[None, :] / n_classes)  # (R, K)
+    labels = torch.as_tensor(cosines.argmax(axis=1))
+    return float(losses.classification.madacos_statistics(torch.as_tensor(cosines), labels, rho)[1])
 
 
 def margin_wedges(
@@ -202,7 +220,8 @@ def margin_wedges(
     direction once its logit carries the margin: margin_logit(cos theta_k) > cos theta_j for every j != k.
 
     The scale s > 0 does not move the regions. With m = 0 they are the Voronoi wedges; a margin carves a gap
-    at every boundary where even a correctly placed feature keeps paying loss.
+    at every boundary where even a correctly placed feature keeps paying loss. For "madacos", pass the margin
+    its batch sets (madacos_margin): its geometry is CosFace's.
     """
     if not (isinstance(n_classes, int) and 2 <= n_classes <= 64):
         raise ValueError(f"n_classes must be an integer in [2, 64], got {n_classes!r}")

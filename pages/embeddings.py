@@ -1,7 +1,7 @@
 """Embeddings: contrastive, metric-learning and margin losses on the circle S¹ or the sphere S². The trained
 test embeddings over training, per-class angle densities, the (L_uniform, L_align) path, pair-cosine
 histograms and held-out retrieval; and, with no training, InfoNCE's weights over negatives as τ moves, loss
-contours over the (s_n, s_p) plane, and the wedges CosFace / ArcFace margins leave each class.
+contours over the (s_n, s_p) plane, and the wedges CosFace / ArcFace / MadaCos margins leave each class.
 
 Wang & Isola (2020), Wang & Liu (2021), Khosla et al. (2020), Sun et al. (2020), CosFace (Wang et al., 2018),
 ArcFace (Deng et al., 2019). Training waits for the Train button (or a preset); `trained=1` in the URL trains.
@@ -27,7 +27,9 @@ PLANE_MARGIN = Field(
     "plane_margin", "Margin m (circle, triplet)", "slider", 0.25, low=0.0, high=0.5, step=0.05
 )
 PLANE_TAU = Field("plane_tau", "τ (InfoNCE)", "select_slider", 0.1, options=TAUS, format=lambda v: f"{v:g}")
-WEDGE_MARGIN = Field("wedge_margin", "Margin m", "slider", 0.35, low=0.0, high=0.8, step=0.05)
+WEDGE_MARGIN = Field(
+    "wedge_margin", "Margin m (CosFace, ArcFace)", "slider", 0.35, low=0.0, high=0.8, step=0.05
+)
 WEDGE_K = Field("wedge_K", "Class weight vectors K", "int", 4, low=2, high=8)
 
 page = Page(
@@ -68,15 +70,19 @@ st.caption(
     "closer together as τ falls. Dotted: s_p = s_n."
 )
 
-st.subheader("Angular margins on the circle: CosFace and ArcFace")
+st.subheader("Angular margins on the circle: CosFace, ArcFace and MadaCos")
 cached.wedge_view(page, WEDGE_MARGIN, WEDGE_K)
 st.caption(
     "K class weight vectors spread evenly on the circle (arrows). Strong colour: the feature directions "
     "where a class's margin-adjusted logit, s(cos θ − m) or s cos(θ + m), still beats every other class's "
     "plain s cos θ; pale: the rest of its nearest-class wedge, where a correctly classified feature keeps "
     "paying loss until it moves towards its weight vector. CosFace's margin is in cosine, so the angle it "
-    "costs grows as the wedges narrow (more classes); ArcFace's is the same angle m at every boundary. These "
-    "losses train a classifier with a cosine head: try them on Train & compare."
+    "costs grows as the wedges narrow (more classes); ArcFace's is the same angle m at every boundary. "
+    "MadaCos (CFCD) has CosFace's geometry but no margin slider: it sets s and m itself every batch, so that "
+    "the batch's median sample keeps true-class probability ρ; drawn here at the m it sets for a batch "
+    "spread evenly over the circle (each point labelled with its nearest class). As training tightens the "
+    "classes, its batches raise m. These losses train a classifier with a cosine head: try them on Train & "
+    "compare."
 )
 
 with trained_area:

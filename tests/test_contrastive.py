@@ -167,6 +167,33 @@ def test_margin_logits_are_the_registered_losses(kind):
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_madacos_wedge_margin_holds_the_median_sample_of_its_batch_at_rho():
+    # the batch: directions spread evenly, each labelled with its nearest of K weights; MadaCos's m must give
+    # the batch's median sample (true-class cosine c) probability rho at its own scale s
+    k, rho, resolution = 4, 0.02, 720
+    m = C.madacos_margin(k, rho, resolution=resolution)
+    assert isinstance(m, float)  # a plain number: the page caches views by it
+    angles = -np.pi + 2 * np.pi * (np.arange(resolution) + 0.5) / resolution
+    cosines = np.cos(angles[:, None] - 2 * np.pi * np.arange(k)[None, :] / k)
+    true = np.sort(cosines.max(axis=1))
+    c = true[(resolution - 1) // 2]  # the lower median, as torch.median
+    s = np.log(9999999 * (1 - rho) / rho) / (1 - c)
+    assert s > 32  # the floor does not bind: the scale is the formula's
+    i = int(np.argmin(np.abs(cosines.max(axis=1) - c)))
+    rivals = np.delete(cosines[i], cosines[i].argmax())
+    p = np.exp(s * (c - m)) / (np.exp(s * (c - m)) + np.exp(s * rivals).sum())
+    assert p == pytest.approx(rho, rel=1e-6)
+    # its wedges are CosFace's at that margin; more classes, a tighter batch in cosine, a smaller margin
+    np.testing.assert_array_equal(
+        C.margin_wedges("madacos", k, m).winner, C.margin_wedges("cosface", k, m).winner
+    )
+    assert [C.madacos_margin(n, rho) for n in (2, 4, 8)] == sorted(
+        (C.madacos_margin(n, rho) for n in (2, 4, 8)), reverse=True
+    )
+    with pytest.raises(ValueError, match="rho"):
+        C.madacos_margin(4, 0.9)
+
+
 def test_margin_wedges_shrink_as_the_margin_grows_and_check_arguments():
     covered = [C.margin_wedges("arcface", 3, m).covered for m in (0.0, 0.2, 0.5, 0.8)]
     assert np.all(np.diff(covered) < 0)

@@ -934,6 +934,95 @@ def adaface(
     return cross_entropy(scale * _margin_logits(cosines, target, phi), target)
 
 
+# MadaCos, the loss of CFCD (Zhu et al., 2023), as the authors' code sets it (bassyess/CFCD,
+# core/model/madacos.py): the scale from the batch's median true-class cosine, floored at 32, and the margin
+# that gives the median sample a true-class probability of exactly rho.
+_MADACOS_RIVALS = 9_999_999  # the constant in the authors' scale formula
+_MADACOS_MIN_SCALE = 32.0
+# 1 - median cosine is floored here: the authors' formula divides by it, and a converged batch reaches 1.
+_MADACOS_MIN_GAP = 1e-6
+
+
+def madacos_statistics(
+    cosines: torch.Tensor, target: torch.Tensor, rho: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MadaCos's (scale s, margin m) for a batch of cosine logits (N, K), as 0-dim tensors without gradient.
+
+    c = the median of the true-class cosines (the lower one for even N, as torch.median), i its sample;
+    s = max(32, log(R (1 - rho) / rho) / (1 - c)) with the authors' R = 9999999;
+    m = max(0, c - (log B_i + log(rho / (1 - rho))) / s), B_i = sum_{k != y_i} e^{s cos_ik}, which makes
+    e^{s (c - m)} / (e^{s (c - m)} + B_i) = rho.
+    """
+    # As in the authors' code, s and m are constants of the backward pass. Tensor ops only (no .item()), so
+    # that torch.func transforms (vmap, the curvature page's Hessian-vector products) can trace the loss.
+    cos = cosines.detach().clamp(-1.0, 1.0)  # (N, K)
+    median, i = torch.median(_true_class(cos, target), dim=0)
+    gap = (1.0 - median).clamp(min=_MADACOS_MIN_GAP)
+    scale = (math.log(_MADACOS_RIVALS * (1 - rho) / rho) / gap).clamp(min=_MADACOS_MIN_SCALE)
+    pick = F.one_hot(i, cos.shape[0]).to(cos.dtype)  # (N,) selects the median sample, traceable
+    row, wrong = pick @ cos, pick @ (~_true_mask(cos, target)).to(cos.dtype)  # (K,), (K,)
+    log_b = torch.logsumexp((scale * row).masked_fill(wrong < 0.5, -math.inf), dim=0)  # log B_i, no overflow
+    margin = (median - (log_b + math.log(rho / (1 - rho))) / scale).clamp(min=0.0)
+    return scale, margin
+
+
+def _madacos_reference(
+    logits: torch.Tensor, target: torch.Tensor, rho: float, frozen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The authors' formula sample by sample, with s and m from `frozen` (default: logits) held constant."""
+    stats = (logits if frozen is None else frozen).detach().clamp(-1.0, 1.0).tolist()
+    labels = target.tolist()
+    true = [row[y] for row, y in zip(stats, labels, strict=True)]
+    i = sorted(range(len(true)), key=lambda j: true[j])[(len(true) - 1) // 2]  # the (lower) median sample
+    c = true[i]
+    s = max(_MADACOS_MIN_SCALE, math.log(_MADACOS_RIVALS * (1 - rho) / rho) / max(1 - c, _MADACOS_MIN_GAP))
+    rival_logits = [s * v for k, v in enumerate(stats[i]) if k != labels[i]]
+    top = max(rival_logits)
+    log_b = top + math.log(sum(math.exp(v - top) for v in rival_logits))
+    m = max(0.0, c - (log_b + math.log(rho / (1 - rho))) / s)
+    cosines = logits.clamp(-1.0, 1.0)
+    values = []
+    for n, y in enumerate(labels):
+        z = torch.stack([s * (cosines[n, k] - (m if k == y else 0.0)) for k in range(cosines.shape[1])])
+        values.append(torch.logsumexp(z, dim=0) - z[y])
+    return torch.stack(values).mean()
+
+
+@register(
+    title="MadaCos (CFCD's adaptive margin)",
+    latex=r"\frac{1}{N}\sum_i -\log\frac{e^{s(\cos\theta_{y_i} - m)}}{e^{s(\cos\theta_{y_i} - m)} + "
+    r"\sum_{k\ne y_i} e^{s\cos\theta_k}},\ "
+    r"s = \max\Big(32, \frac{\log(R\,(1-\rho)/\rho)}{1 - \tilde c}\Big),\ "
+    r"m = \Big[\tilde c - \frac{1}{s}\log\frac{\rho \tilde B}{1-\rho}\Big]_+",
+    task="multiclass",
+    batch=True,
+    paper="Coarse-to-Fine: Learning Compact Discriminative Representation for Single-Stage Image Retrieval "
+    "(Zhu et al., ICCV 2023); the authors' code, bassyess/CFCD core/model/madacos.py",
+    params=[
+        Param(
+            "rho",
+            0.001,
+            0.5,
+            log=True,
+            help="ρ: the true-class probability the batch's median sample is held to; the smaller, the "
+            "larger the margin (the authors trained with 0.02)",
+        )
+    ],
+    reference=_madacos_reference,
+    notes="CosFace with a scale and a margin re-set every batch from its median true-class cosine c̃ (and "
+    "B̃, the sum of e^(s cos θ_k) over the wrong classes of that median sample): as the batch tightens, s and "
+    "m grow, holding the median sample at true-class probability ρ (or below it, where m = 0). R = 9999999 "
+    "is the authors' constant. s and m are constants of the gradient, as in the authors' code. Batch-level, "
+    "as s and m only exist per batch: on Loss shapes a batch of equal samples is held at p_y = ρ.",
+    head="cosine",
+    stop_gradient="the scale s and the margin m (batch statistics)",
+)
+def madacos(logits: torch.Tensor, target: torch.Tensor, rho: float = 0.02) -> torch.Tensor:
+    # The authors drop the margin outside training, where the loss is only logged; here it always applies.
+    scale, margin = madacos_statistics(logits, target, rho)
+    return cosface(logits, target, scale=scale, margin=margin).mean()  # CosFace at this batch's s and m
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Distance-based head
 # ----------------------------------------------------------------------------------------------------------

@@ -584,16 +584,22 @@ def multi_similarity(
     return torch.where(pos.any(-1), pull + push, 0.0)
 
 
-def _circle_reference(x: torch.Tensor, labels: torch.Tensor, margin: float, gamma: float) -> torch.Tensor:
+def _circle_reference(
+    x: torch.Tensor, labels: torch.Tensor, margin: float, gamma: float, frozen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The paper's formula pair by pair; the weights α come from `frozen` (default x), held constant."""
+    weights_from = x if frozen is None else frozen
+
     def term(i, pos, neg):
         if not neg:
             return x.new_zeros(())
         pull = sum(
-            torch.exp(-gamma * torch.relu(1 + margin - s) * (s - (1 - margin)))
-            for s in (_ref_cos(x, i, p) for p in pos)
+            torch.exp(-gamma * torch.relu(1 + margin - _ref_cos(weights_from, i, p)) * (s - (1 - margin)))
+            for p, s in ((p, _ref_cos(x, i, p)) for p in pos)
         )
         push = sum(
-            torch.exp(gamma * torch.relu(s + margin) * (s - margin)) for s in (_ref_cos(x, i, n) for n in neg)
+            torch.exp(gamma * torch.relu(_ref_cos(weights_from, i, n) + margin) * (s - margin))
+            for n, s in ((n, _ref_cos(x, i, n)) for n in neg)
         )
         return torch.log(1 + pull * push)
 
@@ -613,9 +619,10 @@ def _circle_reference(x: torch.Tensor, labels: torch.Tensor, margin: float, gamm
     ],
     reference=_circle_reference,
     notes="Each similarity is weighted by its distance from its own optimum, so the decision boundary is a "
-    "circle in (s_n, s_p). The paper (and pml) stop the gradient through the weights α; here they are "
-    "differentiated like the rest, so the gradient shown is that of the plotted value. Anchors without a "
-    "positive or a negative give 0.",
+    "circle in (s_n, s_p). As in the paper (and pml), the gradient does not flow through the weights α: "
+    "they are held constant, so the gradient shown is the paper's, not the derivative of the plotted value. "
+    "Anchors without a positive or a negative give 0.",
+    stop_gradient="the pair weights α_p and α_n",
 )
 def circle(
     embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.4, gamma: float = 80.0
@@ -623,8 +630,11 @@ def circle(
     check_embeddings(embeddings, labels)
     pos, neg = pair_masks(labels)
     sim = cosine_matrix(embeddings)
-    pull = -gamma * torch.relu(1.0 + margin - sim) * (sim - (1.0 - margin))  # (N, N) logits of positives
-    push = gamma * torch.relu(sim + margin) * (sim - margin)  # (N, N) logits of negatives
+    # The paper's stop-gradient: alpha weighs each pair by its distance from its optimum, but is not optimised
+    alpha_p = torch.relu(1.0 + margin - sim).detach()  # (N, N)
+    alpha_n = torch.relu(sim + margin).detach()  # (N, N)
+    pull = -gamma * alpha_p * (sim - (1.0 - margin))  # (N, N) logits of positives
+    push = gamma * alpha_n * (sim - margin)  # (N, N) logits of negatives
     value = F.softplus(_masked_logsumexp(pull, pos) + _masked_logsumexp(push, neg))
     return torch.where(pos.any(-1) & neg.any(-1), value, 0.0)
 

@@ -81,6 +81,10 @@ class LossSpec:
     # keyword-only arguments that are data, not sliders (e.g. class_counts), supplied by lossviz.context
     context: tuple[str, ...] = ()
     head: Head = "linear"  # the output layer the loss expects its logits from
+    # What the loss detaches, as its paper does (e.g. circle loss's pair weights): then its autograd gradient
+    # is not the derivative of its value, and the contract checks it against `reference(..., frozen=x0)`, the
+    # reference with the detached quantities computed from x0 instead of from its input.
+    stop_gradient: str = ""
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor, **params: Any) -> torch.Tensor:
         context = {k: params.pop(k) for k in list(params) if k in self.context}
@@ -151,10 +155,12 @@ def register(
     reference: LossFn | None = None,
     notes: str = "",
     head: Head | None = None,
+    stop_gradient: str = "",
 ) -> Callable[[LossFn], LossFn]:
     """Decorator adding a loss to the registry under its function name; returns the function unchanged.
 
     head None: the task's usual output layer, "sphere" for embedding losses and "linear" for the others.
+    stop_gradient: what the loss detaches; it then needs a reference that takes `frozen=` (see LossSpec).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -167,6 +173,8 @@ def register(
         name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"loss {name!r} is already registered")
+        if stop_gradient and (reference is None or "frozen" not in inspect.signature(reference).parameters):
+            raise ValueError(f"{name}: a loss with stop_gradient needs a reference taking frozen=")
         defaults, context = _signature_arguments(fn)
         by_name = {p.name: p for p in params}
         for p in params:
@@ -196,6 +204,7 @@ def register(
             notes=notes,
             context=context,
             head=head,
+            stop_gradient=stop_gradient,
         )
         return fn
 

@@ -275,23 +275,34 @@ def plane_view(page: Page, margin_field: Field, tau_field: Field) -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def wedge_panel(kind: contrastive.MarginKind, n_classes: int, margin: float) -> figures.WedgePanel:
-    """Where each class's margin-adjusted logit wins on the circle, for evenly spread class weights."""
+def wedge_panel(
+    kind: contrastive.MarginKind, n_classes: int, margin: float, rho: float = 0.0
+) -> figures.WedgePanel:
+    """Where each class's margin-adjusted logit wins on the circle, for evenly spread class weights.
+
+    rho > 0: the margin is MadaCos's, set by its batch at that rho (the title says so).
+    """
     w = contrastive.margin_wedges(kind, n_classes, margin, resolution=360)
-    formula = {"cosface": "cos θ − m", "arcface": "cos(θ + m)"}[kind]
+    formula = {"cosface": "cos θ − m", "arcface": "cos(θ + m)", "madacos": "cos θ − m, m adaptive"}[kind]
+    if rho > 0:  # a narrower line: the panel is a third of the width
+        note = f"batch's m = {margin:.2f} (ρ = {rho:g}) · wins on {w.covered:.0%}"
+    else:
+        note = f"m = {margin:g} · a class wins on {w.covered:.0%} of the circle"
     title = (
-        f"{losses.get(kind).title}: {formula}<br><span style='font-size:11px'>m = {margin:g} · a class wins "
-        f"on {w.covered:.0%} of the circle</span>"
+        f"{losses.get(kind).title.split(' (')[0]}: {formula}<br><span style='font-size:11px'>{note}</span>"
     )
     return figures.WedgePanel(kind, title, w.weight_angles, w.angles, w.winner, w.nearest)
 
 
 @st.fragment
 def wedge_view(page: Page, margin_field: Field, classes_field: Field) -> None:
-    """CosFace and ArcFace wedges on the circle for K classes, with a margin and a K slider."""
+    """CosFace and ArcFace wedges for K classes at the slider's margin, and MadaCos's at the margin it sets
+    itself for a batch spread evenly over the circle (at its default rho)."""
     left, right = st.columns(2)
     margin = float(page.control(margin_field, container=left))
     k = int(page.control(classes_field, container=right))
-    panels = [wedge_panel("cosface", k, margin), wedge_panel("arcface", k, margin)]
+    rho = losses.get("madacos").bind()["rho"]
+    adaptive = wedge_panel("madacos", k, contrastive.madacos_margin(k, rho), rho)
+    panels = [wedge_panel("cosface", k, margin), wedge_panel("arcface", k, margin), adaptive]
     charts.show(st, figures.margin_wedge_figure, key="emb.fig.wedges", panels=panels)
     page.finish_fragment()

@@ -77,3 +77,14 @@ def extreme_inputs(task: str, dtype: torch.dtype = torch.float32):
         rows = torch.tensor(list(itertools.product((-1e4, 0.0), repeat=4)), dtype=dtype)  # (16, 4)
         return rows[:, :2].contiguous(), rows[:, 2:].contiguous()
     raise ValueError(f"no extreme inputs for task {task!r}")
+
+
+def numerical_jacobian(fn, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences of fn at x, one column per entry of x.  # (*out, x.numel())"""
+    flat = x.detach().reshape(-1)
+    columns = []
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = eps
+        columns.append((fn((flat + step).view_as(x)) - fn((flat - step).view_as(x))) / (2 * eps))
+    return torch.stack(columns, dim=-1)

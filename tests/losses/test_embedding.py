@@ -17,7 +17,7 @@ from pytorch_metric_learning import miners, reducers
 
 from lossviz import losses
 from lossviz.losses.embedding import opis, pair_masks
-from tests.losses.conftest import make_inputs
+from tests.losses.conftest import make_inputs, numerical_jacobian
 
 EMBEDDING = losses.names("embedding")
 PER_ANCHOR = [n for n in EMBEDDING if not losses.get(n).batch]
@@ -191,6 +191,22 @@ def test_circle_matches_pml(make, margin, gamma):
     _close(ours, theirs.reshape(-1))
     # pml's default (AvgNonZeroReducer): mean over the anchors with a non-zero loss
     _close(ours[ours > 0].mean(), pml.CircleLoss(m=margin, gamma=gamma)(x, y))
+
+
+@pytest.mark.parametrize("make", [_balanced, _uneven], ids=["balanced", "uneven"])
+@pytest.mark.parametrize("margin, gamma", [(0.4, 80.0), (0.25, 256.0), (0.1, 8.0)])
+def test_circle_gradient_matches_pml_which_stops_it_at_the_weights(make, margin, gamma):
+    # pml detaches α_p and α_n, as the paper does: the Jacobians of every anchor's loss must agree
+    x, y = make(seed=25)
+    loss = pml.CircleLoss(m=margin, gamma=gamma, reducer=RAW())
+    ours = torch.autograd.functional.jacobian(
+        lambda e: losses.get("circle")(e, y, margin=margin, gamma=gamma), x
+    )
+    theirs = torch.autograd.functional.jacobian(lambda e: loss(e, y)["loss"]["losses"].reshape(-1), x)
+    _close(ours, theirs)
+    # and that is not the derivative of the value: with the weights differentiated the gradient would differ
+    value = numerical_jacobian(lambda e: losses.get("circle")(e, y, margin=margin, gamma=gamma), x)
+    assert (ours.reshape(value.shape) - value).abs().max() > 1e-2 * value.abs().max()
 
 
 @pytest.mark.parametrize("make", [_balanced, _uneven], ids=["balanced", "uneven"])

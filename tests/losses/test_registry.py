@@ -56,6 +56,22 @@ def test_register_refuses_inconsistent_specs(params, signature_default, message)
     assert "_bad_test_loss" not in losses.names()
 
 
+def test_register_refuses_a_stop_gradient_without_a_frozen_reference():
+    # the contract checks such a loss's gradient through reference(..., frozen=x0): it must exist
+    def _stopped_test_loss(pred, target):
+        return pred.detach() * pred
+
+    def _plain_reference(pred, target):
+        return pred**2
+
+    for reference in (None, _plain_reference):
+        with pytest.raises(ValueError, match="frozen"):
+            register(
+                title="t", latex="x", task="regression", paper="p", reference=reference, stop_gradient="w"
+            )(_stopped_test_loss)
+    assert "_stopped_test_loss" not in losses.names()
+
+
 def test_register_refuses_duplicate_name():
     def cross_entropy(pred, target):
         return pred

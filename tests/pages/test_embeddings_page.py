@@ -119,7 +119,10 @@ def test_analytic_controls_change_their_views_and_the_url() -> None:
         assert _charts(at)[chart] != before, name
         assert at.query_params[name] == text
     wedges = _charts(at)["emb.fig.wedges"]
-    assert len([t for t in wedges["data"] if t.get("mode") == "lines+markers"]) == 2 * 3  # K = 3 arrows
+    assert len([t for t in wedges["data"] if t.get("mode") == "lines+markers"]) == 3 * 3  # K = 3 arrows
+    # the third panel is MadaCos's: its margin is set by the batch, not by the slider
+    titles = [a["text"] for a in wedges["layout"]["annotations"]]
+    assert titles[2].startswith("MadaCos") and "batch's m = " in titles[2] and "m = 0.6" not in titles[2]
 
 
 def test_embedding_controls_change_the_trained_views_and_round_trip() -> None:
