@@ -29,6 +29,7 @@ page = st.navigation(
             st.Page(PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
             st.Page(PAGES / "grokking.py", title="Grokking", icon=":material/trending_up:"),
             st.Page(PAGES / "preference.py", title="Preference", icon=":material/thumbs_up_down:"),
+            st.Page(PAGES / "rl.py", title="RL with verifiable rewards", icon=":material/casino:"),
         ],
     }
 )

@@ -29,6 +29,7 @@ VIEWS = [
     ("landscape", SMALL),
     ("landscape", {**SMALL, "grid": "101"}),
     ("calibration", SMALL),
+    ("rl", {}),
     ("calibration", {**SMALL, "margin_losses": "logistic,hinge,exponential", "losses": "cross_entropy"}),
     ("embeddings", {}),
     ("embeddings", {**SMALL, "trained": "1", "dataset": "blobs"}),
