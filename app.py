@@ -25,11 +25,13 @@ page = st.navigation(
             st.Page(PAGES / "train_compare.py", title="Train & compare", icon=":material/model_training:"),
             st.Page(PAGES / "landscape.py", title="Loss landscape", icon=":material/landscape:"),
             st.Page(PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
+            st.Page(PAGES / "distillation.py", title="Distillation", icon=":material/school:"),
             st.Page(PAGES / "neural_collapse.py", title="Neural collapse", icon=":material/hub:"),
             st.Page(PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
             st.Page(PAGES / "grokking.py", title="Grokking", icon=":material/trending_up:"),
             st.Page(PAGES / "preference.py", title="Preference", icon=":material/thumbs_up_down:"),
             st.Page(PAGES / "rl.py", title="RL with verifiable rewards", icon=":material/casino:"),
+            st.Page(PAGES / "label_noise.py", title="Label-noise study", icon=":material/label_off:"),
         ],
     }
 )

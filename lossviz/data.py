@@ -20,10 +20,15 @@ import numpy as np
 from sklearn import datasets as skdata
 from sklearn.model_selection import train_test_split
 
+# label noise lives in lossviz.noise; its kinds and corrupt_labels are re-exported where datasets are made
+from lossviz.noise import NOISE_KINDS as ALL_NOISE_KINDS
+from lossviz.noise import NoiseKind, Transition, corrupt_labels
 from lossviz.results import Dataset, Projection
 
-NoiseKind = Literal["symmetric", "asymmetric", "pair"]
 CsvTask = Literal["auto", "classification", "regression"]
+# The kinds the shared experiment controls offer (lossviz.ui.experiment_fields has a title for each of these
+# only). ALL_NOISE_KINDS, every kind a dataset accepts, adds "transition" (it needs the matrix T that the
+# Label-noise study page edits) and "instance".
 NOISE_KINDS: tuple[str, ...] = ("symmetric", "asymmetric", "pair")
 
 # name -> (kind, default noise, fixed class count or None when n_classes is a choice, description)
@@ -83,9 +88,6 @@ def size_of(name: str) -> int:
 
 
 _REAL_SIZES: dict[str, int] = {}
-
-# Asymmetric noise on digits: the MNIST confusions of Patrini et al. (2017), used by the NCE paper.
-_DIGITS_ASYMMETRIC = {7: 1, 2: 7, 5: 6, 6: 5, 3: 8}
 
 _DEFAULT_N = 500
 
@@ -187,57 +189,13 @@ def _imbalance(y: np.ndarray, k: int, ratio: float, seed: int) -> np.ndarray:
     return np.concatenate(keep)
 
 
-def _asymmetric_map(name: str, k: int) -> dict[int, int]:
-    if name == "digits" and k == 10:
-        return dict(_DIGITS_ASYMMETRIC)
-    return {c: c - 1 for c in range(1, k)}  # class 0 is never a source: the noise is one-directional
-
-
-def corrupt_labels(
-    y: np.ndarray, n_classes: int, rate: float, kind: NoiseKind, seed: int, dataset: str = ""
-) -> np.ndarray:
-    """Labels with exactly round(rate * N) flipped to another class.
-
-    symmetric: to a uniformly random other class; pair: k -> (k+1) mod K; asymmetric: a fixed one-way map,
-    k -> k-1 for k >= 1 (class 0 is never flipped), or on digits the MNIST confusions 7->1, 2->7, 5<->6, 3->8;
-    the flipped samples are drawn from the source classes only.
-    """
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"noise_kind must be one of {list(NOISE_KINDS)}, got {kind!r}")
-    if not (0.0 <= rate < 1.0):
-        raise ValueError(f"label_noise must be in [0, 1), got {rate!r}")
-    y = np.asarray(y, np.int64)
-    rng = np.random.default_rng(seed)
-    count = round(rate * len(y))
-    noisy = y.copy()
-    if count == 0:
-        return noisy
-    if kind == "asymmetric":
-        mapping = _asymmetric_map(dataset, n_classes)
-        candidates = np.flatnonzero(np.isin(y, list(mapping)))
-        if count > len(candidates):
-            raise ValueError(
-                f"asymmetric label_noise {rate:g} needs {count} flips but only {len(candidates)} training "
-                f"samples belong to the source classes {sorted(mapping)}; use a smaller rate"
-            )
-        chosen = rng.choice(candidates, size=count, replace=False)
-        noisy[chosen] = [mapping[int(c)] for c in y[chosen]]
-        return noisy
-    chosen = rng.choice(len(y), size=count, replace=False)
-    if kind == "pair":
-        noisy[chosen] = (y[chosen] + 1) % n_classes
-    else:  # a uniformly random *other* class: shift by 1..K-1
-        noisy[chosen] = (y[chosen] + rng.integers(1, n_classes, size=count)) % n_classes
-    return noisy
-
-
 def _check_common(test_fraction: float, label_noise: float, noise_kind: str, imbalance: float) -> None:
     if not (0.05 <= test_fraction <= 0.9):
         raise ValueError(f"test_fraction must be in [0.05, 0.9], got {test_fraction!r}")
     if not (0.0 <= label_noise < 1.0):
         raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}")
-    if noise_kind not in NOISE_KINDS:
-        raise ValueError(f"noise_kind must be one of {list(NOISE_KINDS)}, got {noise_kind!r}")
+    if noise_kind not in ALL_NOISE_KINDS:
+        raise ValueError(f"noise_kind must be one of {list(ALL_NOISE_KINDS)}, got {noise_kind!r}")
     if not (math.isfinite(imbalance) and imbalance >= 1.0):
         raise ValueError(f"imbalance must be a finite ratio >= 1 (majority:minority), got {imbalance!r}")
 
@@ -256,6 +214,7 @@ def _finish_classification(
     imbalance: float,
     standardise: bool,
     notes: tuple[str, ...] = (),
+    transition: Transition = (),
 ) -> Dataset:
     """Stratified split, standardisation, imbalance and label noise on the training split, PCA view."""
     _, split_seed, imbalance_seed, noise_seed = _seeds(seed)
@@ -273,7 +232,9 @@ def _finish_classification(
         notes.append(
             f"training split subsampled to {imbalance:g}:1 (class 0 : class {k - 1}); test set balanced"
         )
-    y_noisy = corrupt_labels(y_train, k, label_noise, noise_kind, noise_seed, dataset=name)
+    y_noisy = corrupt_labels(
+        y_train, k, label_noise, noise_kind, noise_seed, dataset=name, X=X_train, transition=transition
+    )
     if label_noise > 0:
         notes.append(
             f"{int((y_noisy != y_train).sum())} training labels flipped ({noise_kind}); test labels clean"
@@ -345,6 +306,7 @@ def make_dataset(
     imbalance: float = 1.0,
     *,
     n_classes: int | None = None,
+    transition: Transition = (),
 ) -> Dataset:
     """A train/test split of a toy or bundled real dataset, with optional label noise and class imbalance.
 
@@ -352,8 +314,9 @@ def make_dataset(
     subsamples them stratified). noise: the generator's noise (see DATASETS; None = its default; real sets
     take none). n_classes: for blobs, spirals and gaussian_quantiles (default 3). imbalance r > 1 subsamples
     the training split to a long-tailed profile with class 0 : class K-1 = r; the test set stays balanced.
-    label_noise flips exactly round(rate * n_train) training labels (see corrupt_labels); for regression it
-    is the fraction of outliers. Real sets are standardised with the training split's statistics and, when
+    label_noise flips exactly round(rate * n_train) training labels (see corrupt_labels; noise_kind
+    "transition" applies the row-stochastic matrix transition at that rate); for regression it is the fraction
+    of outliers. Real sets are standardised with the training split's statistics and, when
     they have more than two features, carry a PCA projection fitted on the training split for 2-D views.
     """
     if name not in DATASETS:
@@ -397,6 +360,7 @@ def make_dataset(
             imbalance=imbalance,
             standardise=True,
             notes=(description,),
+            transition=transition,
         )
 
     kind, default_noise, fixed_k, _ = _TOY[name]
@@ -435,6 +399,7 @@ def make_dataset(
         noise_kind=noise_kind,
         imbalance=imbalance,
         standardise=False,
+        transition=transition,
     )
 
 
@@ -537,6 +502,7 @@ def load_csv(
     noise_kind: NoiseKind = "symmetric",
     imbalance: float = 1.0,
     name: str = "csv",
+    transition: Transition = (),
 ) -> Dataset:
     """A Dataset from a CSV with a header row: `target` names the label column, the others are features.
 
@@ -675,6 +641,7 @@ def load_csv(
         imbalance=imbalance,
         standardise=True,
         notes=tuple(notes),
+        transition=transition,
     )
 
 

@@ -106,10 +106,17 @@ def test_scores(data: Dataset, predictions: np.ndarray) -> dict[str, float]:
     }
 
 
-def gradient_weights(model: nn.Module, loss: BoundLoss, data: Dataset, history: History) -> np.ndarray:
-    """(N,) per-sample gradient weight |dL_i/dz_i| of the final weights on the training set (given labels)."""
+def gradient_weights(
+    model: nn.Module, loss: BoundLoss, data: Dataset, history: History, **supplied: np.ndarray
+) -> np.ndarray:
+    """(N,) per-sample gradient weight |dL_i/dz_i| of the final weights on the training set (given labels).
+
+    supplied: per-sample context the loss trained with (a distillation loss's teacher_logits), so that the
+    weights are those of the loss as trained, not against a default.
+    """
     trained = with_state(model, history.final_state)
-    return metrics.per_sample_gradient_weight(trained, loss, data.X_train, data.y_train)
+    context = {k: torch.as_tensor(v) for k, v in supplied.items()}
+    return metrics.per_sample_gradient_weight(trained, loss, data.X_train, data.y_train, **context)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Pages, presets, tests, the command line and offline jobs build an `Experiment` and call `run` / `run_all`.
 Every loss of an experiment trains on the same data from the same initial weights; the registry says which
-output head a loss needs and lossviz.context supplies the data it takes beyond (pred, target).
+output head a loss needs and lossviz.context supplies the data it takes beyond (pred, target). A distillation
+loss learns from a teacher that `run` trains first, with cross-entropy on the same data (Experiment.teacher).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import types
 import typing
 from collections import OrderedDict
@@ -23,9 +25,11 @@ from torch import nn
 
 from lossviz import data as datasets
 from lossviz import losses
-from lossviz.data import CsvTask, NoiseKind
+from lossviz.data import CsvTask, NoiseKind, Transition
+from lossviz.device import resolve_device
 from lossviz.losses import BoundLoss, make, n_outputs
 from lossviz.models import Activation, ModelKind, make_model
+from lossviz.noise import check_transition
 from lossviz.results import Dataset, History
 from lossviz.train import OptimizerName, Positives, Progress, Views, check_compatible, fit, with_state
 
@@ -64,9 +68,13 @@ class DataSpec:
     # the default, since every dataset here has labels); "instance" = only the views of one instance
     # (self-supervised, SimCLR)
     positives: Positives = field(default="class", metadata=_ADDED)
+    # noise_kind "transition"'s row-stochastic K x K matrix, T[i][j] = P(label j | true class i), applied at
+    # label_noise as (1 - rate) I + rate T (lossviz.noise); () for the other kinds, which ignore it
+    transition: Transition = field(default=(), metadata=_ADDED)
 
     def __post_init__(self) -> None:
         _check_literals("data", self)
+        _check_transition(self)
         sources = [*datasets.DATASETS, CSV]
         _check_choice("data.source", self.source, sources)
         _check_int("data.n", self.n, 2, allow_none=True)
@@ -109,6 +117,9 @@ class ModelSpec:
         _check_int("model.width", self.width, 1)
         _check_int("model.depth", self.depth, 1)
         _check_int("model.embedding_dim", self.embedding_dim, 2, high=64)
+
+
+TEACHER_LOSS = "cross_entropy"  # what the distillation losses' teacher trains with (see DEFAULT_TEACHER)
 
 
 @dataclass(frozen=True)
@@ -165,12 +176,17 @@ class Experiment:
     model: ModelSpec = field(default_factory=ModelSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
     losses: tuple[LossChoice, ...] = ()
+    # the model distillation losses learn from (their context teacher_logits), trained with TEACHER_LOSS on
+    # the same data and recipe; None: DEFAULT_TEACHER. Other losses ignore it.
+    teacher: ModelSpec | None = field(default=None, metadata=_ADDED)
 
     def __post_init__(self) -> None:
         names = [choice.name for choice in self.losses]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"losses: each loss may appear once, got {repeated} more than once")
+        if self.teacher == DEFAULT_TEACHER:  # the default teacher has one form, None, so one digest
+            object.__setattr__(self, "teacher", None)
 
     # ------------------------------------------------------------------ derived forms
 
@@ -189,6 +205,7 @@ class Experiment:
             "model": _fields_dict(self.model),
             "optim": _fields_dict(self.optim),
             "losses": [{"name": c.name, "params": dict(c.params)} for c in self.losses],
+            **({} if self.teacher is None else {"teacher": _fields_dict(self.teacher)}),  # see _ADDED
         }
 
     def to_json(self) -> str:
@@ -200,7 +217,7 @@ class Experiment:
         """Validate and build; ValueError naming the field and the valid choices on bad input."""
         if not isinstance(raw, Mapping):
             raise ValueError(f"an experiment must be a JSON object, got {type(raw).__name__}")
-        _check_keys("experiment", raw, ["data", "model", "optim", "losses"])
+        _check_keys("experiment", raw, ["data", "model", "optim", "losses", "teacher"])
         loss_list = raw.get("losses", [])
         if not isinstance(loss_list, list):
             raise ValueError(f"losses must be a list of {{'name', 'params'}} objects, got {loss_list!r}")
@@ -220,6 +237,7 @@ class Experiment:
             model=_spec_from("model", ModelSpec, raw.get("model", {})),
             optim=_spec_from("optim", OptimSpec, raw.get("optim", {})),
             losses=tuple(choices),
+            teacher=_teacher_from(raw.get("teacher")),
         )
 
     @classmethod
@@ -284,7 +302,11 @@ def register_csv(content: bytes) -> str:
 def dataset(spec: DataSpec) -> Dataset:
     """The Dataset a DataSpec describes (ValueError with the data module's message when it cannot be made)."""
     common = dict(
-        seed=spec.seed, label_noise=spec.label_noise, noise_kind=spec.noise_kind, imbalance=spec.imbalance
+        seed=spec.seed,
+        label_noise=spec.label_noise,
+        noise_kind=spec.noise_kind,
+        imbalance=spec.imbalance,
+        transition=spec.transition,
     )
     if spec.source == CSV:
         content = _CSV_BYTES.get(spec.csv)
@@ -343,6 +365,10 @@ def run(
     choice = _choice(experiment, loss, params)
     data = data if data is not None else dataset(experiment.data)
     check_compatible(choice.bound, data)  # before building a model with the wrong number of outputs
+    supplied = {}
+    if "teacher_logits" in choice.bound.spec.context:  # the teacher trains first (once: teacher_run keeps it)
+        report = None if progress is None else (lambda f, m: progress(0.0, f"teacher: {m}"))
+        supplied["teacher_logits"] = teacher_logits(experiment, data, device=device, progress=report)
     init = initial_model(experiment, choice.name, data)
     o = experiment.optim
     history = fit(
@@ -362,6 +388,7 @@ def run(
         momentum=o.momentum,
         on_snapshot=on_snapshot,
         views=view_settings(experiment.data),
+        supplied=supplied,
     )
     return Run(
         experiment=replace(experiment, losses=(choice,)),
@@ -371,6 +398,56 @@ def run(
         history=history,
         model=with_state(init, history.final_state),
     )
+
+
+def teacher_experiment(experiment: Experiment) -> Experiment:
+    """The experiment that trains the teacher: the same data and recipe, the teacher's model, TEACHER_LOSS."""
+    model = experiment.teacher if experiment.teacher is not None else DEFAULT_TEACHER
+    return Experiment(experiment.data, model, experiment.optim, (LossChoice(TEACHER_LOSS),))
+
+
+# Trained teachers by (teacher experiment digest, device): every distillation loss of an experiment, and every
+# hyperparameter setting of one, learns from one teacher trained once. Bounded: the oldest is forgotten first.
+_TEACHERS: OrderedDict[tuple[str, str], Run] = OrderedDict()
+_TEACHERS_KEEP = 8
+_TEACHERS_LOCK = threading.Lock()  # the app trains in several threads; held for the dict, not for training
+
+
+def teacher_run(
+    experiment: Experiment,
+    data: Dataset | None = None,
+    *,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+) -> Run:
+    """The experiment's teacher trained with run (on teacher_experiment), remembered for later calls."""
+    teaching = teacher_experiment(experiment)
+    key = (teaching.digest, str(resolve_device(device)))
+    with _TEACHERS_LOCK:
+        kept = _TEACHERS.get(key)
+        if kept is not None:
+            _TEACHERS.move_to_end(key)
+            return kept
+    trained = run(teaching, TEACHER_LOSS, progress=progress, device=device, data=data)
+    with _TEACHERS_LOCK:
+        _TEACHERS[key] = trained
+        while len(_TEACHERS) > _TEACHERS_KEEP:
+            _TEACHERS.popitem(last=False)
+    return trained
+
+
+def teacher_logits(
+    experiment: Experiment,
+    data: Dataset | None = None,
+    *,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """(N_train, K) float32 logits of the experiment's teacher on the training inputs (teacher_logits)."""
+    teacher = teacher_run(experiment, data, device=device, progress=progress)
+    with torch.no_grad():  # the trained model is in eval mode on the CPU (see with_state)
+        logits = teacher.model(torch.as_tensor(teacher.dataset.X_train, dtype=torch.float32))
+    return logits.numpy().astype(np.float32)
 
 
 def run_all(
@@ -433,6 +510,21 @@ def _check_number(name: str, value: Any, low: float, high: float) -> None:
         raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
 
 
+def _check_transition(spec: DataSpec) -> None:
+    """data.transition: a row-stochastic matrix (as float tuples) for the transition kind, else () so that
+    equal data has one digest."""
+    if spec.noise_kind != "transition":
+        object.__setattr__(spec, "transition", ())
+        return
+    if not len(spec.transition):
+        raise ValueError("data.transition must be a K x K matrix when data.noise_kind is 'transition'")
+    try:
+        check_transition(spec.transition)
+    except ValueError as err:
+        raise ValueError(f"data.{err}") from None
+    object.__setattr__(spec, "transition", tuple(tuple(float(v) for v in row) for row in spec.transition))
+
+
 def _check_keys(where: str, raw: Mapping[str, Any], valid: Sequence[str]) -> None:
     unknown = sorted(set(raw) - set(valid))
     if unknown:
@@ -477,6 +569,17 @@ def _spec_from(where: str, cls: type, raw: Any) -> Any:
     return cls(**values)
 
 
+def _teacher_from(raw: Any) -> ModelSpec | None:
+    """Experiment.teacher from JSON (null: the default teacher); errors name teacher.*, not model.*."""
+    if raw is None:
+        return None
+    try:
+        return _spec_from("teacher", ModelSpec, raw)
+    except ValueError as err:  # ModelSpec's own checks say "model.width ..."
+        message = str(err)
+        raise ValueError("teacher." + message[6:] if message.startswith("model.") else message) from None
+
+
 def _coerce(name: str, hint: Any, value: Any) -> Any:
     """value checked against a field's type hint (Literal, int, float, bool, str, optional)."""
     origin = get_origin(hint)
@@ -508,3 +611,9 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise ValueError(f"{name} must be a string, got {value!r}")
         return value
     return value
+
+
+# The teacher of the distillation losses when Experiment.teacher is None: four times wider and one layer
+# deeper than the default student (2 x 32), so it fits the toy sets' boundaries closely. (Defined last: a
+# ModelSpec runs the checks above.)
+DEFAULT_TEACHER = ModelSpec(width=128, depth=3)

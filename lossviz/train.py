@@ -559,6 +559,7 @@ def fit(
     momentum: float = 0.9,
     on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     views: Views | None = None,
+    supplied: Mapping[str, np.ndarray | torch.Tensor] | None = None,
 ) -> History:
     """Train a copy of model on data.X_train / data.y_train with loss; per-epoch metrics and snapshots.
 
@@ -571,7 +572,8 @@ def fit(
     trained one with `with_state(model, history.final_state)`. progress(fraction, message) is called at most
     about 100 times. on_snapshot(epoch, parameters) is called with every snapshot as it is taken (a live
     view). rho is SAM's neighbourhood radius, momentum that of "momentum" and "sam". The context a
-    loss declares (class counts, feature norms, a running target) comes from lossviz.context.
+    loss declares (class counts, feature norms, a running target) comes from lossviz.context; per-sample
+    data from elsewhere (a teacher's logits of the training inputs, (N, K)) is handed in as supplied.
 
     Embedding losses (the model outputs (N, D), normalised onto the unit sphere before the loss) train on
     views (default Views()): each step draws views.count augmented views of every instance in the batch and
@@ -588,7 +590,7 @@ def fit(
     net = copy.deepcopy(model).to(dev).train()
     split = _Split.of(data, bound.task == "regression", dev)
     _check_outputs(net, bound, data, split.X_train)
-    context = TrainingContext(bound, split.y_train, data.n_classes)
+    context = TrainingContext(bound, split.y_train, data.n_classes, supplied)
     batches, record = _batches_and_recorder(net, bound, data, split, context, recipe, views, dev)
     step = _step_function(net, batches, recipe, dev)
     guard = _Guard(net, record.buffer)

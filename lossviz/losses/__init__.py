@@ -15,7 +15,7 @@ from lossviz.losses.registry import (
 )
 
 # Importing the family modules registers their losses (each module is one family of CATALOGUE.md).
-from lossviz.losses import classification, margin, batch, regression, embedding, preference  # noqa: F401  isort: skip
+from lossviz.losses import classification, margin, batch, regression, embedding, preference, distillation  # noqa: F401  isort: skip
 
 __all__ = [
     "HEADS",

@@ -137,8 +137,11 @@ def predictions(base: Experiment, choice: LossChoice) -> np.ndarray:
 @st.cache_data(max_entries=96, show_spinner=False)
 def gradient_weights(base: Experiment, choice: LossChoice) -> np.ndarray:
     """Per-sample gradient weights of the final weights on the training set."""
-    init = initial_model(base, choice.name)
-    return evaluate.gradient_weights(init, choice.bound, dataset(base.data), history(base, choice))
+    init, data = initial_model(base, choice.name), dataset(base.data)
+    supplied = {}
+    if "teacher_logits" in choice.bound.spec.context:  # as trained: against the teacher, not a uniform one
+        supplied["teacher_logits"] = ex.teacher_logits(base, data)
+    return evaluate.gradient_weights(init, choice.bound, data, history(base, choice), **supplied)
 
 
 def in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any:

@@ -30,6 +30,8 @@ VIEWS = [
     ("landscape", {**SMALL, "grid": "101"}),
     ("calibration", SMALL),
     ("rl", {}),
+    ("label_noise", {}),
+    ("distillation", SMALL),
     ("calibration", {**SMALL, "margin_losses": "logistic,hinge,exponential", "losses": "cross_entropy"}),
     ("embeddings", {}),
     ("embeddings", {**SMALL, "trained": "1", "dataset": "blobs"}),
@@ -49,7 +51,10 @@ VIEWS = [
 
 
 @pytest.mark.parametrize(("page", "query"), VIEWS, ids=[f"{p}-{'&'.join(q)}" for p, q in VIEWS])
-def test_page_charts_stay_within_the_byte_budget(page: str, query: dict[str, str]) -> None:
+def test_page_charts_stay_within_the_byte_budget(
+    page: str, query: dict[str, str], tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LOSSVIZ_STORE", str(tmp_path))  # the label-noise study reads the result store
     at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=300)
     at.query_params.update(query)
     at.run()

@@ -291,11 +291,14 @@ def test_default_views_stay_within_the_byte_budget(query):
     assert sum(sizes) <= LOAD_BYTES, sizes
 
 
+ALL_AT_ONCE_BYTES = 500_000  # the whole page-load budget: every registered loss at once leaves little else
+
+
 def test_every_loss_of_a_task_at_once_stays_within_the_byte_budget():
     for task in ("multiclass", "binary"):
         at = _page({"task": task, "losses": ",".join(losses.names(task))})
         sizes = [len(chart.proto.spec) for chart in at.get("plotly_chart")]
-        assert max(sizes) <= CHART_BYTES and sum(sizes) <= LOAD_BYTES, (task, sizes)
+        assert max(sizes) <= CHART_BYTES and sum(sizes) <= ALL_AT_ONCE_BYTES, (task, sizes)
 
 
 def test_every_multiclass_simplex_fits_one_chart():
