@@ -236,3 +236,20 @@ DISTILLATION_PRESETS: dict[str, Preset] = {
         metric="ece",
     ),
 }
+
+
+# The robust-loss comparison the Label-noise study runs by default: cross-entropy against GCE (Zhang & Sabuncu
+# 2018), SCE (Wang et al. 2019), MAE on probabilities (Ghosh et al. 2017) and ELR (Liu et al. 2020).
+NOISE_STUDY_LOSSES: tuple[str, ...] = ("cross_entropy", "gce", "sce", "mae_prob", "elr")
+
+
+def shown_together() -> list[tuple[str, ...]]:
+    """The loss sets the app draws side by side by default (every preset's, the label-noise study's).
+
+    The palette colours these first, so the losses a class sees together get the most distinct hues.
+    """
+    groups = [NOISE_STUDY_LOSSES]
+    for presets in (PRESETS, EMBEDDING_PRESETS, DISTILLATION_PRESETS):
+        groups += [tuple(c.name for c in preset.experiment.losses) for preset in presets.values()]
+    return groups
+

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from lossviz import data as datasets
-from lossviz import losses, noise
+from lossviz import losses, noise, presets
 from lossviz.experiment import DataSpec
 from lossviz.figures import noise as figures
 from lossviz.store import default_path
@@ -28,7 +28,7 @@ from lossviz.ui.page import Page
 
 SOURCES = tuple(name for name in datasets.DATASETS if name not in datasets.REGRESSION_DATASETS)
 VARIABLE_K = ("blobs", "spirals", "gaussian_quantiles")
-DEFAULT_LOSSES = ("cross_entropy", "gce", "sce", "mae_prob", "elr")
+DEFAULT_LOSSES = presets.NOISE_STUDY_LOSSES
 RATE_OPTIONS = tuple(f"{r / 10:g}" for r in range(10))  # "0" .. "0.9" (the URL carries them as text)
 KIND_TITLES = {
     "symmetric": "symmetric (any other class)",

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from lossviz import losses
+from lossviz import losses, presets
 from lossviz.experiment import LossChoice
 from lossviz.figures import palette
 from lossviz.losses.registry import LossSpec, Param
@@ -24,7 +24,8 @@ from lossviz.ui.state import PageState
 NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)  # round values, ~10 per decade
 
 # one colour per registered loss on every page, none shared (figures may not import the registry itself)
-palette.assign_order([losses.names(task) for task in losses.TASKS])  # one colour per loss, app-wide
+# the sets shown together by default first: they get the most distinct hues (see presets.shown_together)
+palette.assign_order([*presets.shown_together(), *(losses.names(task) for task in losses.TASKS)])
 
 
 def draw(field: Field, state: PageState, *, container: Any = st, scope: str | None = None) -> Any:

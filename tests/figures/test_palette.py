@@ -183,3 +183,14 @@ def test_lean_is_float32_and_keeps_nan_and_overflow_finite_or_inf():
     out = palette.lean([1.0, np.nan, 1e300, -2.5])
     assert out.dtype == np.float32
     assert np.isnan(out[1]) and np.isinf(out[2]) and out[3] == -2.5
+
+
+def test_the_loss_sets_shown_together_get_distinct_colours():
+    """The app colours the default comparisons first (lossviz.ui.widgets): none has two look-alikes."""
+    from lossviz import presets
+    from lossviz.ui import widgets  # noqa: F401  (assigns the app's colours at import)
+
+    for group in presets.shown_together():
+        assert _min_distance([palette.color_for(n) for n in group]) > 0.09, group
+    study = [palette.color_for(n) for n in presets.NOISE_STUDY_LOSSES]
+    assert _min_distance(study) > 0.2  # five robust losses on one chart: far apart, not five purples
