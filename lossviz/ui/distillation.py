@@ -69,15 +69,7 @@ def sidebar(page: Page) -> tuple[Experiment, Dataset]:
     (the experiment with the labels-alone baseline first, then the chosen losses; the dataset)."""
     state = page.state
     with st.sidebar:
-        st.subheader("Data")
-        data_spec = xf.data_controls(state)
-        if data_spec is None:
-            page.stop()
-        try:
-            data = runs.dataset(data_spec)
-        except ValueError as err:
-            page.stop(f"Cannot use this data: {err}", "error")
-        st.caption(runs.data_summary(data))
+        data_spec, data = xf.data_section(page)
         st.subheader("Teacher")
         width, depth = page.control(TEACHER_WIDTH), page.control(TEACHER_DEPTH)
         st.caption("A ReLU MLP trained with cross-entropy on the same data and optimiser settings.")

@@ -69,15 +69,7 @@ def sidebar(page: Page, defaults: tuple[str, ...]) -> tuple[Experiment, Dataset]
     """The shared data, model and optimiser controls, the embedding controls and the embedding-loss picker."""
     state = page.state
     with st.sidebar:
-        st.subheader("Data")
-        data_spec = xf.data_controls(state)
-        if data_spec is None:
-            page.stop()
-        try:
-            data = runs.dataset(data_spec)
-        except ValueError as err:
-            page.stop(f"Cannot use this data: {err}", "error")
-        st.caption(runs.data_summary(data))
+        data_spec, data = xf.data_section(page)
         st.subheader("Embedding")
         dim, positives, augment, views = (page.control(f) for f in (DIM, POSITIVES, AUGMENT, VIEWS))
         st.subheader("Model")

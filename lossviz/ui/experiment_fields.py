@@ -297,20 +297,27 @@ def with_losses(spec: Experiment, selection: dict[str, dict[str, float]]) -> Exp
     return spec.with_losses(LossChoice(name, params_key(params)) for name, params in selection.items())
 
 
+def data_section(page: Page) -> tuple[DataSpec, Dataset]:
+    """The sidebar's data controls and a summary of the data (call inside `with st.sidebar`); stops the page
+    with a message while the data cannot be built."""
+    st.subheader("Data")
+    data_spec = data_controls(page.state)
+    if data_spec is None:
+        page.stop()
+    try:
+        data = runs.dataset(data_spec)
+    except ValueError as err:
+        page.stop(f"Cannot use this data: {err}", "error")
+    st.caption(runs.data_summary(data))
+    return data_spec, data
+
+
 def sidebar(page: Page, defaults: dict[str, tuple[str, ...]]) -> tuple[Experiment, Dataset]:
     """The shared experiment's controls and this page's loss pickers in the sidebar: (experiment, dataset).
     Stops the page with a message while the data cannot be built."""
     state = page.state
     with st.sidebar:
-        st.subheader("Data")
-        data_spec = data_controls(state)
-        if data_spec is None:
-            page.stop()
-        try:
-            data = runs.dataset(data_spec)
-        except ValueError as err:
-            page.stop(f"Cannot use this data: {err}", "error")
-        st.caption(runs.data_summary(data))
+        data_spec, data = data_section(page)
         st.subheader("Model")
         model_spec = model_controls(state, data.n_features, data.name)
         st.subheader("Optimiser")
