@@ -37,7 +37,7 @@ def _trace(figure: dict, name_contains: str) -> dict:
 def _view(at: AppTest) -> list:
     """What the page shows: every figure's traces (names and values), the formulas and the tables."""
     traces = [[(t.get("name"), t.get("y"), t.get("z")) for t in f["data"]] for f in _figures(at)]
-    return [traces, [e.value for e in at.latex], [d.value.to_dict() for d in at.dataframe]]
+    return [traces, [e.value for e in at.latex], [d.value.to_dict() for d in at.table]]
 
 
 def test_default_view_runs_and_keeps_a_clean_url():
@@ -54,7 +54,7 @@ def test_default_view_runs_and_keeps_a_clean_url():
     assert len(figures) == 4  # loss, derivative, relative weight, simplex (K = 3)
     assert len(figures[0]["data"]) == len(expected)
     assert len(at.latex) == len(expected)  # one formula per selected loss
-    assert at.dataframe and len(at.dataframe[0].value) == len(expected)  # one properties row per loss
+    assert at.table and len(at.table[0].value) == len(expected)  # one properties row per loss
 
 
 def test_changing_the_task_reruns_with_that_task_losses():
@@ -67,7 +67,7 @@ def test_changing_the_task_reruns_with_that_task_losses():
     assert at.multiselect(key="shapes.losses.binary").options == labels  # generated from the registry
     assert at.radio(key="shapes.axis.binary").value == "margin"
     assert at.query_params["task"] == "binary" and "axis" not in at.query_params  # margin is the default
-    assert "calibrated" in at.dataframe[0].value.columns
+    assert "calibrated" in at.table[0].value.columns
     assert len(_figures(at)) == 3  # loss, derivative, relative weight vs logistic
     at.radio(key="shapes.task").set_value("regression").run()
     assert not at.exception
@@ -202,7 +202,7 @@ def test_a_sweep_url_restores_the_family():
         "tau = 1.5",
         "tau = 2",
     ]
-    assert len(at.dataframe[0].value) == 5  # properties along the sweep
+    assert len(at.table[0].value) == 5  # properties along the sweep
     assert [e.value for e in at.latex] and "Phi" in at.latex[0].value  # the swept loss's formula
     at.selectbox(key="shapes.sweep.loss.multiclass").set_value("focal").run()
     assert not at.exception and at.selectbox(key="shapes.sweep.param.focal").value == "gamma"
@@ -263,7 +263,7 @@ def test_every_registered_loss_of_a_task_renders_together(task):
     at = _page({"task": task, "losses": ",".join(losses.names(task))})
     assert not at.exception and not at.error
     assert len(_figures(at)[0]["data"]) == len(losses.names(task))
-    assert len(at.dataframe[0].value) == len(losses.names(task))
+    assert len(at.table[0].value) == len(losses.names(task))
     assert len(at.latex) == len(losses.names(task))
 
 
@@ -347,7 +347,8 @@ def test_formula_card_and_properties_table_render_alone():
     assert not at.exception
     assert r"\begin{gathered}" in at.latex[0].value  # broken into lines
     assert "comp_sum" in at.markdown[1].value and "Paper:" in at.caption[0].value
-    table = at.dataframe[0].value
-    assert list(table["loss"]) == ["Logistic", "Hinge"] and "calibrated" in table.columns
+    table = at.table[0].value
+    assert list(table.index) == ["Logistic", "Hinge"] and "calibrated" in table.columns
     assert list(table["convex"]) == ["✓", "✓"]
     assert "Convexity checked on m in [-4, 4]" in at.caption[1].value
+    assert "**calibrated**: Binary margin losses" in at.caption[1].value  # what each check means, below it
