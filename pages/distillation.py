@@ -62,7 +62,7 @@ def boundaries() -> None:
 
 boundaries()
 st.caption(cached.MAP_CAPTION)
-widgets.metrics_dataframe(cached.metrics_rows(experiment, names, teacher))
+widgets.metrics_table(cached.metrics_rows(experiment, names, teacher))
 
 st.subheader("Calibration (clean test set)")
 

@@ -87,7 +87,7 @@ st.subheader("Training curves")
 runs.curves_view(page, result, data, SCALE)
 
 st.subheader("Metrics (final weights, clean test set)")
-widgets.metrics_dataframe(runs.metrics_rows(result, data))
+widgets.metrics_table(runs.metrics_rows(result, data))
 
 groups = evaluate.weight_groups(data, experiment.data.imbalance)
 st.subheader(f"Per-sample gradient weight: {groups.title}")

@@ -41,7 +41,7 @@ def test_the_teacher_the_baseline_and_every_distillation_loss_are_shown() -> Non
         "Reverse KL (student ‖ teacher) · T=1",
     ]
     assert all("test acc" in t and "ECE" in t for t in titles)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["loss"])[:2] == ["Teacher · MLP 2×32", "Labels alone · cross-entropy"]
     assert {"test accuracy", "ECE", "NLL"} <= set(table.columns) and len(table) == 5
     assert ((table["ECE"] >= 0) & (table["ECE"] <= 1)).all()

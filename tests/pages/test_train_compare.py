@@ -76,7 +76,7 @@ def test_train_tiny_config_shows_figures_metrics_and_histograms():
     result = _result(at)
     assert result.names == ["cross_entropy", "gce", "logistic"]
     assert len(at.get("plotly_chart")) == 3  # boundaries, curves, gradient weights
-    assert next(iter(at.dataframe[0].value["loss"])) == "Cross-entropy"
+    assert next(iter(at.table[0].value["loss"])) == "Cross-entropy"
     assert at.query_params["trained"] == "1"  # a shared link trains and shows the same view
     # identical initial weights for the two multiclass losses
     a, b = (result.histories[n].snapshots[0] for n in ("cross_entropy", "gce"))
@@ -166,7 +166,7 @@ def test_regression_preset_fills_the_controls_and_trains():
     assert at.selectbox(key="train.dataset").value == "sine"
     assert _result(at).experiment == PRESETS["robust_regression"].experiment  # the controls hold it exactly
     assert len(at.get("plotly_chart")) == 3  # fitted curves, training curves, weights
-    r2 = list(at.dataframe[0].value["test R²"])  # squared, Huber, Cauchy: the preset's order
+    r2 = list(at.table[0].value["test R²"])  # squared, Huber, Cauchy: the preset's order
     assert r2[2] > r2[0]
 
 
@@ -271,4 +271,4 @@ def test_csv_with_a_real_valued_target_trains_regression_losses():
     at.button(key="train.button").click().run()
     assert not at.exception and not at.error
     assert _figures(at)[0]["layout"]["xaxis"]["title"]["text"] == "true target (test)"
-    assert at.dataframe[0].value["test R²"].iloc[0] > 0.5  # a linear target, fitted by a linear model
+    assert at.table[0].value["test R²"].iloc[0] > 0.5  # a linear target, fitted by a linear model
