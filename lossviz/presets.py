@@ -252,4 +252,3 @@ def shown_together() -> list[tuple[str, ...]]:
     for presets in (PRESETS, EMBEDDING_PRESETS, DISTILLATION_PRESETS):
         groups += [tuple(c.name for c in preset.experiment.losses) for preset in presets.values()]
     return groups
-

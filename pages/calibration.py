@@ -13,7 +13,7 @@ import streamlit as st
 from lossviz import losses
 from lossviz.figures import calibration as figures
 from lossviz.ui import calibration as cached
-from lossviz.ui import charts, runs
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import experiment_fields as xf
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
@@ -63,7 +63,7 @@ st.caption(
     "of the equal-width accuracy, and the bin-free smooth curve (dotted). On the diagonal a model's "
     "confidence is its accuracy; below it, overconfident."
 )
-st.dataframe(
+widgets.static_table(
     [
         {
             "loss": p.label,
@@ -78,7 +78,7 @@ st.dataframe(
         }
         for p in panels.values()
     ],
-    hide_index=True,
+    decimals=4,
 )
 
 st.subheader("Confidence histograms")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from lossviz.experiment import DataSpec, Experiment, OptimSpec
 from lossviz.figures import collapse as figures
-from lossviz.ui import charts, runs
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import collapse as cached
 from lossviz.ui import experiment_fields as xf
 from lossviz.ui.fields import Field
@@ -119,8 +119,7 @@ st.caption(
 st.subheader("Final values")
 accuracy = [result.histories[n].final["train_acc"] for n in found]
 rows = figures.final_table(panels=panels, accuracy=accuracy)
-number = st.column_config.NumberColumn(format="%.4f")
-st.dataframe(rows, hide_index=True, column_config={c: number for c in rows[0] if c != "loss"})
+widgets.static_table(rows, decimals=4)
 
 st.subheader("Minority collapse")
 charts.show(st, figures.class_balance_figure, key="nc.fig.balance", panels=shapes)

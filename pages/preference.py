@@ -83,7 +83,7 @@ for label, run in runs.items():
             "final π(rejected)": float(run.rejected[-1]),
         }
     )
-st.dataframe(rows, hide_index=True)
+widgets.static_table(rows, decimals=3)
 st.caption(
     "Solid: mean π(chosen) over prompts; dashed: mean π(rejected). The claim, measured: with tabular "
     "logits, log π_w − log π_l = z_w − z_l, so a pairwise loss moves the two logits by equal and opposite"

@@ -173,8 +173,7 @@ def retrieval_row(base: Experiment, choice: LossChoice) -> dict[str, Any]:
 
 def metrics_table(rows: list[dict[str, Any]]) -> None:
     """The retrieval table, numbers to three decimals."""
-    config = {c: st.column_config.NumberColumn(format="%.3f") for c in rows[0] if c != "loss"}
-    st.dataframe(rows, hide_index=True, column_config=config)
+    widgets.static_table(rows, decimals=3)
 
 
 def path_panels(result: runs.TrainResult) -> list[figures.PathPanel]:

@@ -11,6 +11,7 @@ import streamlit as st
 
 from lossviz import rl
 from lossviz.figures import rl as figures
+from lossviz.ui import widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -92,7 +93,7 @@ def pass_at_k_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     """pass@1 and pass@k over training with the k slider, and the start/end table, rerun on their own."""
     k = int(page.control(K_VIEW))
     st.plotly_chart(figures.pass_at_k_figure(panels=panels, k=k), key="rl.fig.pass_at_k")
-    st.dataframe(summary_rows(panels, k), hide_index=True)
+    widgets.static_table(summary_rows(panels, k))
     page.finish_fragment()
 
 

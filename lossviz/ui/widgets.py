@@ -215,12 +215,22 @@ def load_losses(state: PageState, choices: Sequence[LossChoice]) -> None:
         store[f"{PICKER_KEYS.get(task, 'losses')}.{task}"] = tuple(by_task.get(task, ()))
 
 
-def metrics_table(rows: Sequence[Mapping[str, Any]]) -> None:
-    """A metrics table, the best value of each column highlighted.
+def static_table(rows: Sequence[Mapping[str, Any]], *, decimals: int | None = None) -> None:
+    """Rows (one dict each, the same keys) as a static table, numbers to `decimals` places when given.
 
-    A static st.table: a row per loss needs no sorting or scrolling, and the interactive grid of st.dataframe
-    cost about 0.1 s of every slider step in Chromium.
+    st.table, not st.dataframe: a few rows need no sorting or scrolling, and the interactive grid's redraw
+    cost about 0.1 s of every slider step in Chromium (measured by removing it from a page).
     """
+    import pandas as pd  # streamlit's own dependency
+
+    frame = pd.DataFrame(list(rows))
+    numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    styled = frame.style if decimals is None else frame.style.format(precision=decimals, subset=numbers)
+    st.table(styled, hide_index=True)
+
+
+def metrics_table(rows: Sequence[Mapping[str, Any]]) -> None:
+    """A metrics table, the best value of each column highlighted (a static table, as static_table)."""
     import pandas as pd  # streamlit's own dependency
 
     from lossviz.figures.train import HIGHER_IS_BETTER, best_rows

@@ -26,7 +26,7 @@ def test_default_losses_get_every_view() -> None:
         "cross_entropy", "focal", "label_smoothing", "squentropy", "brier",
     ]  # fmt: skip
     assert len(at.get("plotly_chart")) == 4  # reliability, histogram, temperature bars, scaled diagrams
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert next(iter(table["loss"])) == "Cross-entropy"
     assert {"ECE (width)", "MCE (mass)", "smooth ECE", "NLL", "Brier"} <= set(table.columns)
     assert (table["ECE (width)"] >= 0).all()

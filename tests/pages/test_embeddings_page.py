@@ -68,7 +68,7 @@ def test_after_training_every_view_draws() -> None:
     sphere = charts["emb.fig.sphere"]
     assert len([t for t in sphere["data"] if t.get("mode") == "markers"]) == 3 * 3  # losses x classes
     assert "frames" not in sphere  # one frame per load, never the whole animation
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["loss"].str.split(" · ").str[0]) == [
         "InfoNCE / NT-Xent", "Supervised contrastive (SupCon)", "Alignment + λ uniformity",
     ]  # fmt: skip
@@ -130,12 +130,12 @@ def test_embedding_controls_change_the_trained_views_and_round_trip() -> None:
     at.radio(key="embeddings.dim").set_value(3).run()
     _clean(at)
     assert {t["type"] for t in _charts(at)["emb.fig.sphere"]["data"]} == {"scatter3d"}
-    before = at.dataframe[0].value
+    before = at.table[0].value
     at.radio(key="embeddings.positives").set_value("instance").run()
     at.slider(key="embeddings.augment").set_value(0.5).run()
     at.slider(key="embeddings.views").set_value(3).run()
     _clean(at)
-    assert not at.dataframe[0].value.equals(before)
+    assert not at.table[0].value.equals(before)
     query = _query(at)
     assert {"dim": "3", "positives": "instance", "augment": "0.5", "views": "3"}.items() <= query.items()
     assert "views, positives = instance, augmentation 0.5" in " ".join(c.value for c in at.caption)
@@ -189,7 +189,7 @@ def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
-    assert len(at.dataframe[0].value) == 2
+    assert len(at.table[0].value) == 2
     assert list(_charts(at)) == TRAINED_VIEWS + ANALYTIC
 
 

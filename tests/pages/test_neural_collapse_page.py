@@ -48,7 +48,7 @@ def test_a_tiny_experiment_from_the_url_gets_every_view_within_the_byte_budget()
     assert {t["type"] for t in geometry["data"]} == {"scatter"}  # K = 3: a plane
     assert sum(t["name"] == "simplex ETF vertices" for t in geometry["data"]) == len(DEFAULTS)
     assert {t["type"] for t in balance["data"]} == {"bar"} and len(balance["data"]) == 3 * len(DEFAULTS)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["loss"])[:2] == ["Cross-entropy", "Squared error on one-hot targets (MSE)"]
     assert {"NC1", "NC2 equinorm", "NC2 equiangular", "NC3", "NC4", "‖μ_2‖ ÷ mean"} <= set(table.columns)
     assert (table["NC1"] > 0).all() and ((table["NC4"] >= 0) & (table["NC4"] <= 1)).all()
@@ -68,11 +68,11 @@ def test_every_control_changes_the_view_and_the_url() -> None:
     ticks = _figures(at)[2]["data"][0]["x"]
     assert ticks == ["class 0<br>n=25", "class 1<br>n=11", "class 2<br>n=5"]
     assert any("5:1" in c.value for c in at.caption)
-    imbalanced = at.dataframe[0].value
+    imbalanced = at.table[0].value
     at.radio(key="neural_collapse.centre").set_value("classes").run()
     _clean(at)
     assert at.query_params["centre"] == "classes"
-    by_classes = at.dataframe[0].value
+    by_classes = at.table[0].value
     assert (by_classes["NC1"] != imbalanced["NC1"]).all()  # imbalanced: the two centres differ
     assert (by_classes["NC4"] == imbalanced["NC4"]).all()  # NC4 does not depend on the centre
     at.toggle(key="neural_collapse.classifier").set_value(False).run()
@@ -97,7 +97,7 @@ def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None
     assert "n" not in q  # back to the default 400 samples
     geometry = _figures(at)[1]
     assert {t["type"] for t in geometry["data"]} == {"scatter3d"}
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert (table["train accuracy"] == 1.0).all()  # the terminal phase: every loss fits the training set
     assert (table["NC4"] < 0.02).all()
     sizes = _sizes(at)
@@ -137,7 +137,7 @@ def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str
     assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
     trajectories = _figures(at)[0]
     assert len(trajectories["data"]) == 6 * 2
-    assert len(at.dataframe[0].value) == 2
+    assert len(at.table[0].value) == 2
 
 
 def test_too_few_minority_samples_stop_with_a_message() -> None:

@@ -34,7 +34,7 @@ def test_page_runs_and_draws_every_chart() -> None:
     assert len(titles) == len(CHARTS) and all(c in t for c, t in zip(CHARTS, titles, strict=True))
     assert at.multiselect(key="preference.losses.preference").value == ["dpo", "ipo", "slic", "asft"]
     assert any("ASFT" in c.value for c in at.caption)
-    assert at.dataframe
+    assert at.table
 
 
 def test_changing_a_control_retrains() -> None:

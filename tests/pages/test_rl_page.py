@@ -49,7 +49,7 @@ def test_page_trains_on_load_and_draws_every_chart() -> None:
     assert len(titles) == len(CHARTS) and all(c in t for c, t in zip(CHARTS, titles, strict=True)), titles
     assert at.multiselect(key="rl.variants").value == ["reinforce", "grpo", "majority_vote"]
     assert [t["name"] for t in _spec(at, 1)["data"]] == ["REINFORCE", "GRPO", "Majority vote (label-free)"]
-    assert at.dataframe and at.slider(key="rl.answers").value == rl.SETTINGS["answers"]
+    assert at.table and at.slider(key="rl.answers").value == rl.SETTINGS["answers"]
     assert not at.query_params  # nothing but defaults
 
 
@@ -70,7 +70,7 @@ def test_the_k_slider_redraws_pass_at_k() -> None:
     at.select_slider(key="rl.k").set_value(64).run()
     assert not at.exception
     assert "pass@64" in _titles(at)[2] and at.query_params["k"] == "64"
-    assert any("pass@64: start → end" in c for c in at.dataframe[0].value.columns)
+    assert any("pass@64: start → end" in c for c in at.table[0].value.columns)
 
 
 def test_the_policy_view_follows_its_picker_and_step() -> None:
