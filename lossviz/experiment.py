@@ -344,6 +344,19 @@ def initial_model(experiment: Experiment, loss: str, data: Dataset | None = None
     )
 
 
+def shared_starts(experiment: Experiment) -> list[tuple[str, ...]]:
+    """The experiment's losses grouped by the initial weights they share (in selection order).
+
+    initial_model gives every loss with the same task and head the same parameters, so each group's losses
+    start training from one model.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for choice in experiment.losses:
+        spec = losses.get(choice.name)
+        groups.setdefault((spec.task, spec.head), []).append(choice.name)
+    return [tuple(names) for names in groups.values()]
+
+
 def trained_model(
     experiment: Experiment, loss: str, history: History, data: Dataset | None = None
 ) -> nn.Module:

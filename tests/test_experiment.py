@@ -196,3 +196,16 @@ def test_csv_experiments_rebuild_from_the_registered_bytes() -> None:
     assert E.dataset(spec).n_features == 2
     with pytest.raises(ValueError, match="upload it again"):
         E.dataset(dataclasses.replace(spec, csv="0" * 40))
+
+
+def test_shared_starts_groups_the_losses_that_share_initial_weights():
+    experiment = E.Experiment(
+        data=E.DataSpec(source="blobs", n=60, n_classes=3),
+        losses=tuple(E.LossChoice(n) for n in ("cross_entropy", "arcface", "gce", "focal")),
+    )
+    groups = E.shared_starts(experiment)
+    assert groups == [("cross_entropy", "gce", "focal"), ("arcface",)]  # selection order; cosine head apart
+    data = E.dataset(experiment.data)
+    states = {n: E.initial_model(experiment, n, data).state_dict() for n in ("cross_entropy", "gce", "focal")}
+    for name in ("gce", "focal"):  # what the grouping promises: one model per group
+        assert all(torch.equal(states["cross_entropy"][k], v) for k, v in states[name].items())

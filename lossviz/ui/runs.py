@@ -93,20 +93,19 @@ def initial_map(base: Experiment, loss: str) -> DecisionMap:
 
 
 def show_initial_boundaries(placeholder: Any, experiment: Experiment, data: Dataset) -> None:
-    """Each selected loss's decision map before training, in the placeholder the live boundaries will use.
+    """The decision maps training starts from, in the placeholder the live boundaries will use: one panel per
+    set of losses that share their initial weights (usually one panel for all of them).
 
     Shown before Train is pressed: the user sees the data and where training starts, and the browser has
     loaded its chart library by the time the first live boundary arrives (loading it then took a second).
     """
     base = experiment.base()
-    panels = [
-        figures.BoundaryPanel(
-            c.name,
-            f"{losses.get(c.name).title}<br><span style='font-size:11px'>epoch 0 · initial weights</span>",
-            [initial_map(base, c.name)],
-        )
-        for c in experiment.losses
-    ]
+    panels = []
+    for names in ex.shared_starts(experiment):
+        who = ", ".join(losses.get(n).title for n in names)
+        start = "the same initial weights" if len(names) > 1 else "initial weights"
+        title = f"{who}<br><span style='font-size:11px'>epoch 0 · {start}</span>"
+        panels.append(figures.BoundaryPanel(names[0], title, [initial_map(base, names[0])]))
     charts.show(placeholder, figures.boundary_figure, data=data, panels=panels)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lossviz import losses
 from lossviz.presets import PRESETS
 from lossviz.ui import runs
 
@@ -43,17 +44,18 @@ def test_page_runs_and_invites_to_train():
     assert not at.exception
     assert at.title[0].value == "Train & compare"
     assert "Press **Train**" in _texts(at.info)
-    # nothing is trained before a click: one chart, every loss's boundary at its initial weights
+    # nothing is trained before a click: one chart, the boundary every default loss starts from (one head)
     (chart,) = at.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
-    titles = [a["text"] for a in spec["layout"]["annotations"]]
-    assert len(titles) == 3 and all("epoch 0 · initial weights" in t for t in titles)
+    (title,) = [a["text"] for a in spec["layout"]["annotations"]]
+    assert "epoch 0 · the same initial weights" in title
+    assert all(losses.get(n).title in title for n in ("cross_entropy", "gce", "apl_nce_rce"))
     assert runs.SHOWN not in at.session_state
 
 
 def test_the_initial_boundaries_are_those_of_the_initial_weights():
     """The untrained panel of a loss is the decision map of experiment.initial_model, computed directly."""
-    from lossviz import evaluate, losses
+    from lossviz import evaluate
     from lossviz import experiment as ex
 
     experiment = ex.Experiment(
