@@ -14,8 +14,8 @@ from lossviz.figures import calibration as calibration_figures
 from lossviz.figures import distillation as figures
 from lossviz.figures import train as train_figures
 from lossviz.presets import DISTILLATION_PRESETS
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import distillation as cached
-from lossviz.ui import runs, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -55,8 +55,14 @@ def boundaries() -> None:
     """The teacher's and the students' final boundaries; the points toggle reruns only this view."""
     show = page.control(POINTS)
     panels = cached.boundary_panels(experiment, names)
-    fig = train_figures.boundary_figure(data=data, panels=panels, show_points=show)
-    st.plotly_chart(fig, key="distill.fig.boundaries")
+    charts.show(
+        st,
+        train_figures.boundary_figure,
+        key="distill.fig.boundaries",
+        data=data,
+        panels=panels,
+        show_points=show,
+    )
     page.finish_fragment()
 
 
@@ -75,8 +81,10 @@ def reliability() -> None:
     base = experiment.base()
     panels = [cached.panel(base, None, n_bins)]
     panels += [cached.panel(base, result.choice(n), n_bins) for n in names]
-    fig = calibration_figures.reliability_figure(panels=panels, overlay=overlay, show_band=False)
-    st.plotly_chart(fig, key="distill.fig.reliability")
+    charts.show(
+        st, calibration_figures.reliability_figure, key="distill.fig.reliability",
+        panels=panels, overlay=overlay, show_band=False,
+    )  # fmt: skip
     page.finish_fragment()
 
 
@@ -92,10 +100,10 @@ st.subheader("What the temperature does")
 sweep = cached.sweep_choices(experiment)
 base = experiment.base()
 trained = page.per_loss({k: k for k in sweep}, lambda k: runs.history(base, sweep[k]), progress="KD at")
-st.plotly_chart(
-    train_figures.boundary_figure(data=data, panels=cached.soft_target_panels(experiment), show_points=False),
-    key="distill.fig.targets",
-)
+charts.show(
+    st, train_figures.boundary_figure, key="distill.fig.targets",
+    data=data, panels=cached.soft_target_panels(experiment), show_points=False,
+)  # fmt: skip
 st.caption(
     "What a student is asked to match: the teacher's softmax(t / T). At T = 1 a confident teacher's targets "
     "are nearly its hard labels; a larger T flattens them towards uniform and shows how the teacher ranks "
@@ -104,8 +112,8 @@ st.caption(
 if trained:
     students = {k: sweep[k] for k in trained}
     panels, curve = cached.sweep_panels(experiment, students)
-    st.plotly_chart(train_figures.boundary_figure(data=data, panels=panels), key="distill.fig.sweep")
-    st.plotly_chart(figures.temperature_figure(**curve), key="distill.fig.temperature")
+    charts.show(st, train_figures.boundary_figure, key="distill.fig.sweep", data=data, panels=panels)
+    charts.show(st, figures.temperature_figure, key="distill.fig.temperature", **curve)
     st.caption(
         "The same student distilled with KD at each T (α from the KD sliders), against the teacher and the "
         "labels alone. T² keeps the soft term's gradient the same size at every T, so only the shape of the "

@@ -21,8 +21,8 @@ from lossviz import losses, noise, presets
 from lossviz.experiment import DataSpec
 from lossviz.figures import noise as figures
 from lossviz.store import default_path
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import noise as study_ui
-from lossviz.ui import runs, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -146,21 +146,19 @@ except ValueError as err:  # e.g. a class map asked for more flips than its sour
     middle.error(f"This noise cannot be applied at {preview_rate:.0%}: {err}")
 else:
     realised = noise.realised_transition(preview.y_train_clean, preview.y_train, k)
-    middle.plotly_chart(
-        figures.transition_figure(
-            matrix=realised, class_names=preview.class_names, title="Realised transition",
-            subtitle=f"{preview.noisy_mask.sum()} of {len(preview.y_train)} training labels flipped "
-            f"({preview.noisy_mask.mean():.0%}), seed 0",
-        ),
-        key="noise.fig.transition",
+    charts.show(
+        middle, figures.transition_figure, key="noise.fig.transition",
+        matrix=realised, class_names=preview.class_names, title="Realised transition",
+        subtitle=f"{preview.noisy_mask.sum()} of {len(preview.y_train)} training labels flipped "
+        f"({preview.noisy_mask.mean():.0%}), seed 0",
     )  # fmt: skip
-    right.plotly_chart(
-        figures.noisy_points_figure(
-            data=preview,
-            xy=preview.view_2d(preview.X_train),
-            title=f"Training labels at {preview_rate:.0%} noise",
-        ),
+    charts.show(
+        right,
+        figures.noisy_points_figure,
         key="noise.fig.points",
+        data=preview,
+        xy=preview.view_2d(preview.X_train),
+        title=f"Training labels at {preview_rate:.0%} noise",
     )
 
 # ----------------------------------------------------------------------------------------------- the sweep
@@ -248,26 +246,22 @@ short = {c.name: losses.get(c.name).title for c in study.losses}  # heat-map row
 accuracy = noise.rate_bands(study_ui.metric_records(jobs, found, "test_acc"))
 calibration = noise.rate_bands(study_ui.metric_records(jobs, found, "ece"))
 band_note = "mean over seeds; band: its 95% t interval, mean ± t·s/√n (none with one seed)"
-st.plotly_chart(
-    figures.rate_curves_figure(
-        panels=study_ui.band_panels(accuracy, labels), title="Clean test accuracy",
-        y_title="test accuracy", subtitle=band_note, bounds=(0.0, 1.0),
-    ),
-    key="noise.fig.accuracy",
+charts.show(
+    st, figures.rate_curves_figure, key="noise.fig.accuracy",
+    panels=study_ui.band_panels(accuracy, labels), title="Clean test accuracy",
+    y_title="test accuracy", subtitle=band_note, bounds=(0.0, 1.0),
 )  # fmt: skip
 reference = "cross_entropy"
 if reference in labels and len(labels) > 1:
     gains = noise.rate_bands(study_ui.gain_records(jobs, found, "test_acc", reference))
     others = {n: label for n, label in labels.items() if n != reference}
     if gains:
-        st.plotly_chart(
-            figures.rate_curves_figure(
-                panels=study_ui.band_panels(gains, others),
-                title=f"Test accuracy gain over {labels[reference]}, paired by seed",
-                y_title="accuracy − cross-entropy's", subtitle="same seed = same points, flips and initial "
-                "weights; 95% t interval of the paired differences",
-            ),
-            key="noise.fig.gain",
+        charts.show(
+            st, figures.rate_curves_figure, key="noise.fig.gain",
+            panels=study_ui.band_panels(gains, others),
+            title=f"Test accuracy gain over {labels[reference]}, paired by seed",
+            y_title="accuracy − cross-entropy's", subtitle="same seed = same points, flips and initial "
+            "weights; 95% t interval of the paired differences",
         )  # fmt: skip
         ahead = study_ui.ahead_of(gains, others)
         if ahead:
@@ -280,31 +274,25 @@ if reference in labels and len(labels) > 1:
             "seed draws new blob centres (seed 0's clusters overlap: clean accuracy 0.81 against 0.97–0.98); "
             "with 3 seeds (t = 4.3 instead of 3.2) fewer of the paired intervals clear 0."
         )
-st.plotly_chart(
-    figures.rate_curves_figure(
-        panels=study_ui.band_panels(calibration, labels), title="Expected calibration error (15 bins)",
-        y_title="test ECE (lower is better)", subtitle=band_note, bounds=(0.0, 1.0),
-    ),
-    key="noise.fig.ece",
+charts.show(
+    st, figures.rate_curves_figure, key="noise.fig.ece",
+    panels=study_ui.band_panels(calibration, labels), title="Expected calibration error (15 bins)",
+    y_title="test ECE (lower is better)", subtitle=band_note, bounds=(0.0, 1.0),
 )  # fmt: skip
 swept = sorted({r for b in accuracy.values() for r in b.rates})
 order = [name for name in labels if name in accuracy]
 left, right = st.columns(2)
-left.plotly_chart(
-    figures.rate_heatmap_figure(
-        labels=[short[n] for n in order], rates=np.asarray(swept),
-        values=study_ui.heatmap_values(accuracy, order, swept), title="Mean clean test accuracy",
-        colorbar_title="accuracy",
-    ),
-    key="noise.fig.heat_accuracy",
+charts.show(
+    left, figures.rate_heatmap_figure, key="noise.fig.heat_accuracy",
+    labels=[short[n] for n in order], rates=np.asarray(swept),
+    values=study_ui.heatmap_values(accuracy, order, swept), title="Mean clean test accuracy",
+    colorbar_title="accuracy",
 )  # fmt: skip
-right.plotly_chart(
-    figures.rate_heatmap_figure(
-        labels=[short[n] for n in order], rates=np.asarray(swept),
-        values=study_ui.heatmap_values(calibration, order, swept), title="Mean test ECE",
-        colorbar_title="ECE", higher_is_better=False,
-    ),
-    key="noise.fig.heat_ece",
+charts.show(
+    right, figures.rate_heatmap_figure, key="noise.fig.heat_ece",
+    labels=[short[n] for n in order], rates=np.asarray(swept),
+    values=study_ui.heatmap_values(calibration, order, swept), title="Mean test ECE",
+    colorbar_title="ECE", higher_is_better=False,
 )  # fmt: skip
 
 st.subheader("4 · What the models do with the flipped labels")
@@ -326,25 +314,21 @@ if not views:
 shown = [name for name in labels if name in views]
 seed_counts = {views[n][2] for n in shown}
 pooled = f"samples of {'/'.join(map(str, sorted(seed_counts)))} seeds pooled"
-st.plotly_chart(
-    figures.memorisation_figure(
-        panels=[figures.MemorisationPanel(n, titles[n], views[n][0]) for n in shown],
-        title=f"Memorisation at {at:.0%} noise (Liu et al. 2020, Fig. 1)",
-        subtitle=f"predictions on the training set at {study_ui.SNAPSHOTS} snapshots; {pooled}",
-    ),
-    key="noise.fig.memorisation",
+charts.show(
+    st, figures.memorisation_figure, key="noise.fig.memorisation",
+    panels=[figures.MemorisationPanel(n, titles[n], views[n][0]) for n in shown],
+    title=f"Memorisation at {at:.0%} noise (Liu et al. 2020, Fig. 1)",
+    subtitle=f"predictions on the training set at {study_ui.SNAPSHOTS} snapshots; {pooled}",
 )  # fmt: skip
 st.caption(
     "Cross-entropy first fits the clean structure (mislabelled samples predicted as their true class: early "
     "learning), then memorises the wrong labels; robust losses keep predicting the true class longer."
 )
-st.plotly_chart(
-    figures.gradient_weight_figure(
-        panels=[figures.WeightPanel(n, titles[n], views[n][1]) for n in shown],
-        title=f"Per-sample gradient weight |∂L/∂z|, clean against mislabelled, at {at:.0%} noise",
-        subtitle=f"median and quartiles over the training samples; {pooled}; each panel on its own scale",
-    ),
-    key="noise.fig.weights",
+charts.show(
+    st, figures.gradient_weight_figure, key="noise.fig.weights",
+    panels=[figures.WeightPanel(n, titles[n], views[n][1]) for n in shown],
+    title=f"Per-sample gradient weight |∂L/∂z|, clean against mislabelled, at {at:.0%} noise",
+    subtitle=f"median and quartiles over the training samples; {pooled}; each panel on its own scale",
 )  # fmt: skip
 st.caption(
     "How hard each sample pulls on the model, against the label it was given. Cross-entropy's pull grows "

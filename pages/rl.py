@@ -10,6 +10,7 @@ import streamlit as st
 
 from lossviz import rl
 from lossviz.figures import rl as figures
+from lossviz.ui import charts
 from lossviz.ui import rl as cached
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
@@ -136,8 +137,8 @@ panels = [
 ]  # fmt: skip
 
 left, right = st.columns(2)
-left.plotly_chart(figures.reward_figure(panels=panels), key="rl.fig.reward")
-right.plotly_chart(figures.entropy_figure(panels=panels, K=settings["answers"]), key="rl.fig.entropy")
+charts.show(left, figures.reward_figure, key="rl.fig.reward", panels=panels)
+charts.show(right, figures.entropy_figure, key="rl.fig.entropy", panels=panels, K=settings["answers"])
 st.caption(
     "Reward: what each objective is paid per sample, averaged over the step's groups (majority vote: "
     "agreement with the group's majority, plus novelty; everything else: the verifier's 0/1). Entropy: the "

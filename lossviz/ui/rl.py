@@ -11,7 +11,7 @@ import streamlit as st
 
 from lossviz import rl
 from lossviz.figures import rl as figures
-from lossviz.ui import widgets
+from lossviz.ui import charts, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -92,7 +92,7 @@ def summary_rows(panels: Sequence[figures.RunPanel], k: int) -> list[dict[str, A
 def pass_at_k_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     """pass@1 and pass@k over training with the k slider, and the start/end table, rerun on their own."""
     k = int(page.control(K_VIEW))
-    st.plotly_chart(figures.pass_at_k_figure(panels=panels, k=k), key="rl.fig.pass_at_k")
+    charts.show(st, figures.pass_at_k_figure, key="rl.fig.pass_at_k", panels=panels, k=k)
     widgets.static_table(summary_rows(panels, k))
     page.finish_fragment()
 
@@ -124,8 +124,8 @@ def policy_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     run = by_key[shown].run
     steps = tuple(int(s) for s in run.policy_steps)
     step = page.control(step_field(steps), container=right)
-    figure = figures.policy_figure(run=run, frame=steps.index(int(step)), title=by_key[shown].label)
-    st.plotly_chart(figure, key="rl.fig.policy")
+    frame, title = steps.index(int(step)), by_key[shown].label
+    charts.show(st, figures.policy_figure, key="rl.fig.policy", run=run, frame=frame, title=title)
     page.finish_fragment()
 
 
@@ -144,8 +144,8 @@ def likelihood_view(page: Page, task: Mapping[str, Any]) -> None:
         st.error(f"Could not train: {err}")
         page.finish_fragment()
         return
-    st.plotly_chart(
-        figures.likelihood_figure(runs=runs, n=n, K=int(task["answers"])), key="rl.fig.likelihood"
+    charts.show(
+        st, figures.likelihood_figure, key="rl.fig.likelihood", runs=runs, n=n, K=int(task["answers"])
     )
     ce, pn = runs.values()
     st.caption(
