@@ -52,7 +52,8 @@ def test_app_switches_to_every_page_without_exception():
 
 def test_no_page_has_a_bare_expression_that_streamlit_would_print():
     """A bare non-call expression (like `a(), b()`, a tuple) is printed by Streamlit's magic: it once showed a
-    DeltaGenerator's docs on Train & compare. Magic is off in .streamlit/config.toml; this keeps pages clean too."""
+    DeltaGenerator's docs on Train & compare. Magic is off in .streamlit/config.toml; this keeps pages clean
+    too."""
     import ast
 
     for path in sorted((APP.parent / "pages").glob("*.py")):
@@ -61,3 +62,23 @@ def test_no_page_has_a_bare_expression_that_streamlit_would_print():
             if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Await)):
                 is_docstring = isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
                 assert is_docstring, f"{path.name}:{node.lineno} is a bare expression"
+
+
+def test_server_settings_keep_a_rerun_from_waiting_for_the_garbage_collector():
+    """Streamlit's full gc.collect() after every rerun held the GIL for 0.1-0.25 s while the rerun's messages
+    waited to be sent (0.34 s slider steps instead of 0.10 s, benchmarks/browser.py); warm_up freezes the
+    server's long-lived objects so that Python's own full collections stay short too."""
+    import gc
+
+    import tomllib
+
+    import lossviz.ui
+
+    config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    assert config["server"]["fileWatcherType"] == "none"
+    try:
+        assert lossviz.ui.freeze_long_lived_objects() > 10_000  # torch, pandas, Plotly, Streamlit
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -121,8 +121,10 @@ def test_a_shared_link_keeps_the_settings_of_views_drawn_after_a_fragment():
 def test_training_is_drawn_live_with_each_snapshot():
     from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
 
-    experiment = Experiment(DataSpec(n=60), ModelSpec(width=8, depth=1), OptimSpec(epochs=13, snapshots=5, seed=7),
-                            (LossChoice("focal"), LossChoice("gce")))  # fmt: skip
+    optim = OptimSpec(epochs=13, snapshots=5, seed=7)
+    experiment = Experiment(
+        DataSpec(n=60), ModelSpec(width=8, depth=1), optim, (LossChoice("focal"), LossChoice("gce"))
+    )
     seen: list[tuple[str, int]] = []
 
     class Bar:
