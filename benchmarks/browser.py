@@ -45,8 +45,12 @@ VIEWPORT = {"width": 1400, "height": 1000}
 TRAIN_PATH = "train_compare"
 DEFAULT_RUN = "default (Train)"
 REFERENCE = "reference"
+FOUR_CHARTS = "four_charts"
 
-# The minimal page every figure is compared with: one slider, one 100-point line that depends on it.
+# The minimal page every figure is compared with: one slider, one 100-point line that depends on it. With
+# ?charts=4 the same server draws four charts of four 200-point lines each, all depending on the slider: the
+# floor of Streamlit + Plotly for a page that shows four views of one computation, reported for context (the
+# targets stay ratios to the minimal page).
 REFERENCE_SCRIPT = textwrap.dedent(
     """\
     import numpy as np
@@ -54,8 +58,14 @@ REFERENCE_SCRIPT = textwrap.dedent(
     import streamlit as st
 
     k = st.slider("frequency", 1.0, 10.0, 3.0)
-    x = np.linspace(0.0, 1.0, 100)
-    st.plotly_chart(go.Figure(go.Scatter(x=x, y=np.sin(2 * np.pi * k * x))))
+    if st.query_params.get("charts") == "4":
+        x = np.linspace(0.0, 1.0, 200)
+        for chart in range(4):
+            lines = [go.Scatter(x=x, y=np.sin(2 * np.pi * (k + chart + j / 4) * x)) for j in range(4)]
+            st.plotly_chart(go.Figure(lines), key=f"chart{chart}")
+    else:
+        x = np.linspace(0.0, 1.0, 100)
+        st.plotly_chart(go.Figure(go.Scatter(x=x, y=np.sin(2 * np.pi * k * x))))
     """
 )
 
@@ -263,7 +273,8 @@ def fresh_load(browser: Any, url: str, opt: Options) -> tuple[Probe, dict[str, A
 
 
 def find_control(page: Any) -> tuple[str, Any, str] | None:
-    """The first slider in the main area, else in the sidebar; else the first toggle or checkbox."""
+    """The first visible slider in the main area, else in the sidebar; else the first visible toggle or
+    checkbox (a control in a collapsed expander is not drawn, and a key press on it changes nothing)."""
     areas = ('[data-testid="stMain"]', '[data-testid="stSidebar"]')
     kinds = (
         ("slider", 'input[type="range"], [role="slider"]'),
@@ -271,7 +282,7 @@ def find_control(page: Any) -> tuple[str, Any, str] | None:
     )
     for kind, selector in kinds:
         for area in areas:
-            found = page.locator(f"{area} :is({selector})")
+            found = page.locator(f"{area} :is({selector})").filter(visible=True)
             if found.count():
                 control = found.first
                 label = control.get_attribute("aria-label") or ""
@@ -475,7 +486,7 @@ def check_targets(results: dict[str, Any]) -> list[str]:
         return "unmeasured" if ok is None else ("met" if ok else "MISSED")
 
     for key, row in results["pages"].items():
-        if key == REFERENCE:
+        if key in (REFERENCE, FOUR_CHARTS):
             continue
         m = row["median"]
         r_step = ratio(m["step_idle_s"], ref["step_idle_s"])
@@ -642,7 +653,10 @@ def main() -> None:
                     f"--pages: unknown {sorted(unknown)}; pages are {[pg['key'] for pg in pages]}"
                 )
             pages = [pg for pg in pages if not wanted or pg["key"] in wanted]
-            targets = [{"key": REFERENCE, "title": "minimal page (reference)", "url": reference + "/"}]
+            targets = [
+                {"key": REFERENCE, "title": "minimal page (reference)", "url": reference + "/"},
+                {"key": FOUR_CHARTS, "title": "bare page, 4 charts (floor)", "url": reference + "/?charts=4"},
+            ]
             targets += [
                 {"key": pg["key"], "title": pg["title"], "url": f"{app}/{pg['path']}"} for pg in pages
             ]
