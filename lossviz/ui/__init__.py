@@ -7,10 +7,11 @@ gains), and on a shared 2-core machine spinning threads made a 0.1 s training ru
 It also warms the process up in the background (Plotly's validators, torch's first kernels): cold, the
 first Train waited 2.7 s for its first boundary; warm, 0.14 s.
 
-And it takes the server's long-lived objects out of the garbage collector's view (gc.freeze): with torch,
-pandas and Plotly loaded a full collection walks ~300,000 objects in 0.1-0.25 s while holding the GIL, so
-the messages of a finished rerun waited for it before they could be sent (Streamlit's own collection after
-every run is switched off in .streamlit/config.toml for the same reason).
+warm_up (app.py calls it, once per server process) also takes the server's long-lived objects out of the
+garbage collector's view (gc.freeze): with torch, pandas and Plotly loaded a full collection walks ~300,000
+objects in 0.1-0.25 s while holding the GIL, so the messages of a finished rerun waited for it before they
+could be sent (Streamlit's own collection after every run is switched off in .streamlit/config.toml for the
+same reason).
 """
 
 import gc
