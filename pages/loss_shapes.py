@@ -5,12 +5,14 @@ Margin view of Bartlett, Jordan & McAuliffe (2006); EnsLoss's calibration check;
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from lossviz import losses, shapes
 from lossviz.figures import shapes as figures
 from lossviz.ui import cache, charts, widgets
-from lossviz.ui import shapes as view
+from lossviz.ui import shapes as view_notes
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
@@ -26,7 +28,7 @@ CAPTION = (
     "not typed in. Copy the URL to share this exact view."
 )
 # Controls: the key is the URL name unless `url` differs. Options that depend on other controls are filled in
-# by `view.offer`, whose per-task (or per-loss) key lets each task keep its own choice.
+# by `view_notes.offer`, whose per-task (or per-loss) key lets each task keep its own choice.
 TASK = Field("task", "Task", "radio", "multiclass", options=shapes.SHAPE_TASKS, format=str.capitalize)
 MODE = Field("mode", "View", "radio", "compare", options=tuple(MODES), format=MODES.get)
 AXIS = Field("axis", "Axis", "radio", None, format=lambda axis: shapes.AXES[axis].title)
@@ -34,15 +36,24 @@ K = Field("K", "Classes K", "int", 3, low=2, high=20, help="The other K−1 clas
 SWEEP_LOSS = Field("sweep.loss", "Loss", "select", None, format=widgets.loss_label)
 SWEEP_PARAM = Field("sweep.param", "Swept hyperparameter", "select", None)
 N_CURVES = Field("sweep.n", "Curves", "int", 5, low=3, high=11)
+VIEWS = {
+    "value": "Loss",
+    "derivative": "Derivative",
+    "weight": "Relative weight",
+    "simplex": "Simplex",
+    "properties": "Properties",
+    "formulas": "Formulas",
+}
+VIEW = Field("view", "View", "tabs", "value", options=tuple(VIEWS), format=VIEWS.get)
 SIMPLEX = Field("simplex", "Loss on the simplex", "select", None, format=widgets.loss_label)
 
 page = Page("shapes", "Loss shapes", CAPTION)
-view.formula_style()
+view_notes.formula_style()
 with st.sidebar:
     st.header("Loss shapes")
     task, mode = page.control(TASK), page.control(MODE)
     compared, swept_loss, swept_param = TEACHING[task]
-    axis = page.control(view.offer(AXIS, list(shapes.axes_for(task)), within=task))
+    axis = page.control(view_notes.offer(AXIS, list(shapes.axes_for(task)), within=task))
     n_classes = page.control(K) if task == "multiclass" else 3
     if mode == "compare":
         default = tuple(n for n in compared if n in losses.names(task)) or tuple(losses.names(task)[:4])
@@ -52,8 +63,8 @@ with st.sidebar:
         sweepable = [n for n in losses.names(task) if losses.get(n).params]
         if not sweepable:
             page.stop(f"No {task} loss has a hyperparameter to sweep yet.")
-        spec = losses.get(name := page.control(view.offer(SWEEP_LOSS, sweepable, swept_loss, task)))
-        param = page.control(view.offer(SWEEP_PARAM, [p.name for p in spec.params], swept_param, name))
+        spec = losses.get(name := page.control(view_notes.offer(SWEEP_LOSS, sweepable, swept_loss, task)))
+        param = page.control(view_notes.offer(SWEEP_PARAM, [p.name for p in spec.params], swept_param, name))
         n_curves = page.control(N_CURVES)
         others = [p for p in spec.params if p.name != param]
         fixed = {p.name: float(page.control(widgets.param_field(spec, p))) for p in others}
@@ -69,7 +80,7 @@ if mode == "compare":
     rows = {labels[n]: cache.loss_properties(n, keys[n], axis, n_classes) for n in found}
     make, value_title = figures.curves_figure, "Loss"
     if any(c.batch for c in curves):
-        st.info(view.BATCH_NOTE)
+        st.info(view_notes.BATCH_NOTE)
 else:
     key = cache.params_key(fixed)
     found = page.per_loss(
@@ -82,34 +93,32 @@ else:
 if not curves:
     page.stop()
 
-cells = [*st.columns(2), *st.columns(2)]
 panels = figures.panel_titles(value_title, info.derivative, reference)
-for cell, (series, titles) in zip(cells, panels.items(), strict=False):
-    charts.show(
-        cell, make, key=f"shapes.fig.{mode}.{series}",
-        curves=curves, series=series, x_title=info.title, symbol=info.symbol, **titles,
-    )  # fmt: skip
-if reference:
-    cells[2].caption(view.weight_note(reference))
-
-if mode == "compare":
-    if task == "multiclass" and n_classes == 3:
-        with cells[3]:
-            shown = page.control(view.offer(SIMPLEX, list(found), next(iter(found))))
-            with st.spinner("Computing the simplex…"):
-                surface = cache.simplex_surface(shown, keys[shown])
-            title = f"{losses.get(shown).title} over the simplex (K = 3)"
-            charts.show(st, figures.simplex_figure, key="shapes.fig.simplex", surface=surface, title=title)
-    st.subheader("Properties (computed numerically)")
-    view.properties_table(rows, "loss", task=task, derivative=info.derivative)
-    st.subheader("Formulas and papers")
-    columns = st.columns(min(2, len(found)))
-    for i, name in enumerate(found):
-        with columns[i % len(columns)]:
-            view.formula_card(name)
-else:
-    with cells[3 if reference else 2]:
-        view.formula_card(name)
-    st.subheader("Properties along the sweep (computed numerically)")
-    view.properties_table(rows, param, task=task, derivative=info.derivative)
+simplex = mode == "compare" and task == "multiclass" and n_classes == 3
+shown_views = [*panels, *(["simplex"] if simplex else []), "properties", "formulas"]
+# One view at a time: a slider step then redraws one chart, not four (see widgets.views).
+view, tab = widgets.views(replace(VIEW, options=tuple(shown_views)), page.state)
+with tab:
+    if view in panels:
+        charts.show(
+            st, make, key=f"shapes.fig.{mode}.{view}",
+            curves=curves, series=view, x_title=info.title, symbol=info.symbol, **panels[view],
+        )  # fmt: skip
+        if view == "weight":
+            st.caption(view_notes.weight_note(reference))
+    elif view == "simplex":
+        shown = page.control(view_notes.offer(SIMPLEX, list(found), next(iter(found))))
+        with st.spinner("Computing the simplex…"):
+            surface = cache.simplex_surface(shown, keys[shown])
+        title = f"{losses.get(shown).title} over the simplex (K = 3)"
+        charts.show(st, figures.simplex_figure, key="shapes.fig.simplex", surface=surface, title=title)
+    elif view == "properties":
+        column = "loss" if mode == "compare" else param
+        view_notes.properties_table(rows, column, task=task, derivative=info.derivative)
+    else:
+        shown = list(found) if mode == "compare" else [name]
+        columns = st.columns(min(2, len(shown)))
+        for i, loss in enumerate(shown):
+            with columns[i % len(columns)]:
+                view_notes.formula_card(loss)
 page.finish()

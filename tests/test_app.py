@@ -14,7 +14,7 @@ def test_app_runs_and_opens_loss_shapes_by_default():
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Loss shapes"
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(at.get("plotly_chart")) == 1 and at.tabs[0].label == "Loss"  # the open view only
     assert any("About" in e.label for e in at.sidebar.expander)
 
 

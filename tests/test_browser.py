@@ -119,3 +119,32 @@ def test_a_page_opened_directly_shows_the_apps_navigation_and_keeps_settings(ser
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_a_view_tab_is_built_when_opened_and_kept_in_the_url(served_app):
+    """Loss shapes builds only its open view: a click on a tab reruns the page with that view's chart, writes
+    it to the URL, and the choice survives a visit to another page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(served_app, timeout=WAIT_MS)
+            page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
+            assert page.locator(".js-plotly-plot").count() == 1
+            page.get_by_role("tab", name="Derivative").click()
+            page.wait_for_url(re.compile(r"view=derivative"), timeout=WAIT_MS)
+            page.locator(".js-plotly-plot .gtitle", has_text="Derivative").wait_for(timeout=WAIT_MS)
+            assert page.locator(".js-plotly-plot").count() == 1
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav.get_by_text("Calibration", exact=True).click()
+            page.get_by_role("heading", name="Calibration").first.wait_for(timeout=WAIT_MS)
+            nav.get_by_text("Loss shapes", exact=True).click()
+            page.wait_for_url(re.compile(r"view=derivative"), timeout=WAIT_MS)
+            tab = page.get_by_role("tab", name="Derivative")
+            assert tab.get_attribute("aria-selected") == "true"
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Widget = Literal["radio", "select", "select_slider", "slider", "int", "toggle", "multiselect", "number"]
+Widget = Literal[
+    "radio", "select", "select_slider", "slider", "int", "toggle", "multiselect", "number", "tabs"
+]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Field:
     label: str
     widget: Widget
     default: Any
-    options: tuple[Any, ...] = ()  # radio, select, select_slider, multiselect
+    options: tuple[Any, ...] = ()  # radio, select, select_slider, multiselect, tabs
     low: float = -math.inf  # slider, int, number
     high: float = math.inf
     step: float | None = None
@@ -47,7 +49,7 @@ class Field:
             if unknown:
                 raise ValueError(f"has unknown entries {unknown}; valid: {list(self.options)}")
             return tuple(known)
-        if self.widget in ("radio", "select"):
+        if self.widget in ("radio", "select", "tabs"):
             return parse_choice([str(o) for o in self.options], self.options)(raw)
         if self.widget == "select_slider":
             numeric = all(isinstance(o, (int, float)) for o in self.options)
@@ -60,7 +62,7 @@ class Field:
         """value made acceptable to the widget (options or range changed): clamped, snapped or the default."""
         if self.widget == "multiselect":
             return tuple(v for v in (value or ()) if v in self.options)
-        if self.widget in ("radio", "select"):
+        if self.widget in ("radio", "select", "tabs"):
             return value if value in self.options else self.fallback
         if self.widget == "select_slider":
             if value in self.options:

@@ -34,10 +34,29 @@ def _trace(figure: dict, name_contains: str) -> dict:
     return next(t for t in figure["data"] if name_contains in t.get("name", ""))
 
 
+VIEWS = ("value", "derivative", "weight", "simplex", "properties", "formulas")  # the page's tabs
+
+
+def _open(at: AppTest, view: str) -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
+    a tab; the browser test does)."""
+    store = dict(at.session_state["_lv.shapes"])
+    at.session_state["_lv.shapes"] = {**store, "view": view}
+    return at.run()
+
+
+def _tabs(at: AppTest) -> list[str]:
+    return [tab.label for tab in at.tabs]
+
+
 def _view(at: AppTest) -> list:
-    """What the page shows: every figure's traces (names and values), the formulas and the tables."""
-    traces = [[(t.get("name"), t.get("y"), t.get("z")) for t in f["data"]] for f in _figures(at)]
-    return [traces, [e.value for e in at.latex], [d.value.to_dict() for d in at.table]]
+    """What every view of the page shows: the figures' traces (names and values), formulas and tables."""
+    shown = []
+    for view in VIEWS:
+        _open(at, view)
+        traces = [[(t.get("name"), t.get("y"), t.get("z")) for t in f["data"]] for f in _figures(at)]
+        shown.append([traces, [e.value for e in at.latex], [d.value.to_dict() for d in at.table]])
+    return shown
 
 
 def test_default_view_runs_and_keeps_a_clean_url():
@@ -50,11 +69,28 @@ def test_default_view_runs_and_keeps_a_clean_url():
     assert at.radio(key="shapes.task").value == "multiclass"
     assert at.multiselect(key="shapes.losses.multiclass").value == expected
     assert dict(at.query_params) == {}  # only values that differ from the defaults go to the URL
+    assert _tabs(at) == ["Loss", "Derivative", "Relative weight", "Simplex", "Properties", "Formulas"]
     figures = _figures(at)
-    assert len(figures) == 4  # loss, derivative, relative weight, simplex (K = 3)
+    assert len(figures) == 1  # only the open view is built: the loss
     assert len(figures[0]["data"]) == len(expected)
-    assert len(at.latex) == len(expected)  # one formula per selected loss
-    assert at.table and len(at.table[0].value) == len(expected)  # one properties row per loss
+    assert len(_figures(_open(at, "simplex"))) == 1 and at.query_params["view"] == "simplex"
+    assert len(_open(at, "formulas").latex) == len(expected)  # one formula per selected loss
+    assert len(_open(at, "properties").table[0].value) == len(expected)  # one properties row per loss
+    assert not at.get("plotly_chart")
+
+
+def test_only_the_open_view_is_built_and_the_url_names_it():
+    at = _page({"view": "derivative", "task": "binary"})
+    assert not at.exception and not at.warning
+    (figure,) = _figures(at)
+    assert "Derivative" in figure["layout"]["title"]["text"]
+    assert at.query_params["view"] == "derivative"
+    at.radio(key="shapes.task").set_value("regression").run()  # no relative weight for regression
+    assert _tabs(at) == ["Loss", "Derivative", "Properties", "Formulas"]
+    assert "Derivative" in _figures(at)[0]["layout"]["title"]["text"]
+    _open(at, "weight")  # not offered here: the first view instead
+    assert "view" not in at.query_params and len(_figures(at)) == 1
+    assert _page({"view": "sideways"}).warning[0].value.startswith("Ignored URL parameter `view=sideways`")
 
 
 def test_changing_the_task_reruns_with_that_task_losses():
@@ -67,11 +103,12 @@ def test_changing_the_task_reruns_with_that_task_losses():
     assert at.multiselect(key="shapes.losses.binary").options == labels  # generated from the registry
     assert at.radio(key="shapes.axis.binary").value == "margin"
     assert at.query_params["task"] == "binary" and "axis" not in at.query_params  # margin is the default
-    assert "calibrated" in at.table[0].value.columns
-    assert len(_figures(at)) == 3  # loss, derivative, relative weight vs logistic
+    assert "Relative weight" in _tabs(at) and "Simplex" not in _tabs(at)  # weight vs logistic
+    assert "calibrated" in _open(at, "properties").table[0].value.columns
     at.radio(key="shapes.task").set_value("regression").run()
     assert not at.exception
-    assert len(_figures(at)) == 2  # loss and influence; no sample weight or simplex for regression
+    assert _tabs(at) == ["Loss", "Derivative", "Properties", "Formulas"]  # no sample weight or simplex
+    _open(at, "value")
     assert "residual" in _figures(at)[0]["layout"]["xaxis"]["title"]["text"]
 
 
@@ -108,16 +145,17 @@ def test_changing_the_loss_set_and_a_slider_reruns_cleanly():
 
 
 def test_axis_classes_and_simplex_controls():
-    at = _page({"losses": "cross_entropy,focal"})
+    at = _page({"losses": "cross_entropy,focal", "view": "simplex"})
     at.selectbox(key="shapes.simplex").set_value("focal").run()
     assert not at.exception and at.query_params["simplex"] == "focal"
-    assert "Focal" in _figures(at)[3]["layout"]["title"]["text"]
+    assert "Focal" in _figures(at)[0]["layout"]["title"]["text"]
+    _open(at, "value")
     at.radio(key="shapes.axis.multiclass").set_value("logit_margin").run()
     assert not at.exception and at.query_params["axis"] == "logit_margin"
     assert "logit margin" in _figures(at)[0]["layout"]["xaxis"]["title"]["text"]
     at.slider(key="shapes.K").set_value(10).run()
     assert not at.exception and at.query_params["K"] == "10"
-    assert len(_figures(at)) == 3  # the simplex needs K = 3
+    assert "Simplex" not in _tabs(at)  # the simplex needs K = 3
 
 
 def test_a_url_restores_the_view():
@@ -202,7 +240,8 @@ def test_a_sweep_url_restores_the_family():
         "tau = 1.5",
         "tau = 2",
     ]
-    assert len(at.table[0].value) == 5  # properties along the sweep
+    assert len(_open(at, "properties").table[0].value) == 5  # properties along the sweep
+    _open(at, "formulas")
     assert [e.value for e in at.latex] and "Phi" in at.latex[0].value  # the swept loss's formula
     at.selectbox(key="shapes.sweep.loss.multiclass").set_value("focal").run()
     assert not at.exception and at.selectbox(key="shapes.sweep.param.focal").value == "gamma"
@@ -235,7 +274,7 @@ def test_garbage_url_gives_warnings_not_exceptions():
 
 
 def test_long_formulas_render_unclipped():
-    at = _page({"losses": "comp_sum,stablemax_ce"})
+    at = _page({"losses": "comp_sum,stablemax_ce", "view": "formulas"})
     assert not at.exception and not at.warning
     formulas = [e.value for e in at.latex]
     assert len(formulas) == 2
@@ -263,8 +302,8 @@ def test_every_registered_loss_of_a_task_renders_together(task):
     at = _page({"task": task, "losses": ",".join(losses.names(task))})
     assert not at.exception and not at.error
     assert len(_figures(at)[0]["data"]) == len(losses.names(task))
-    assert len(at.table[0].value) == len(losses.names(task))
-    assert len(at.latex) == len(losses.names(task))
+    assert len(_open(at, "properties").table[0].value) == len(losses.names(task))
+    assert len(_open(at, "formulas").latex) == len(losses.names(task))
 
 
 # ------------------------------------------------------------------------------------------ byte budget
@@ -297,8 +336,9 @@ ALL_AT_ONCE_BYTES = 500_000  # the whole page-load budget: every registered loss
 def test_every_loss_of_a_task_at_once_stays_within_the_byte_budget():
     for task in ("multiclass", "binary"):
         at = _page({"task": task, "losses": ",".join(losses.names(task))})
-        sizes = [len(chart.proto.spec) for chart in at.get("plotly_chart")]
-        assert max(sizes) <= CHART_BYTES and sum(sizes) <= ALL_AT_ONCE_BYTES, (task, sizes)
+        for view in ("value", "derivative", "weight"):
+            sizes = [len(chart.proto.spec) for chart in _open(at, view).get("plotly_chart")]
+            assert max(sizes) <= CHART_BYTES and sum(sizes) <= ALL_AT_ONCE_BYTES, (task, view, sizes)
 
 
 def test_every_multiclass_simplex_fits_one_chart():
