@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from lossviz import losses, shapes
 from lossviz.figures import shapes as figures
 from lossviz.ui import cache
-from lossviz.ui import shapes as view
+from lossviz.ui import shapes as view_notes
 from lossviz.ui.fields import Field
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,15 +362,15 @@ def test_charts_draw_the_adaptive_curves_at_float32():
 
 def test_offer_keeps_a_choice_per_task_under_one_url_name():
     field = Field("sweep.loss", "Loss", "select", None)
-    offered = view.offer(field, ["focal", "comp_sum"], "comp_sum", "multiclass")
+    offered = view_notes.offer(field, ["focal", "comp_sum"], "comp_sum", "multiclass")
     assert (offered.key, offered.url_name, offered.default) == (
         "sweep.loss.multiclass",
         "sweep.loss",
         "comp_sum",
     )
     assert offered.options == ("focal", "comp_sum")
-    assert view.offer(field, ["a", "b"], "missing").default == "a"  # the preferred one is not offered
-    assert view.offer(field, ["a"]).key == "sweep.loss"
+    assert view_notes.offer(field, ["a", "b"], "missing").default == "a"  # the preferred one is not offered
+    assert view_notes.offer(field, ["a"]).key == "sweep.loss"
 
 
 def test_formula_card_and_properties_table_render_alone():
