@@ -31,6 +31,13 @@ CENTRE = Field(
     help="The same on balanced data. With imbalance, only the mean of the class means reads a simplex ETF of "
     "class means as an ETF.",
 )
+VIEWS = {
+    "trajectories": "NC1–NC4 over training",
+    "geometry": "Class means and the simplex ETF",
+    "balance": "Minority collapse",
+    "final": "Final values",
+}
+VIEW = Field("view", "View", "tabs", "trajectories", options=tuple(VIEWS), format=VIEWS.get)
 CLASSIFIER = Field("classifier", "Draw the classifier rows", "toggle", True, help="NC3: w_k ∝ μ_k − μ_G.")
 
 
@@ -85,49 +92,54 @@ found = page.per_loss(labels, lambda n: cached.trajectory(base, by_name[n], cent
 if not found:
     page.stop()
 panels = [figures.CollapsePanel(n, labels[n], t.epochs, t.collapse) for n, t in found.items()]
-charts.show(st, figures.trajectories_figure, key="nc.fig.trajectories", panels=panels)
-st.caption(
-    "Measured at the run's parameter snapshots on the training split, with the labels the model was given. "
-    "Σ_W: within-class covariance, Σ_B: between-class covariance, M: the centred class means, W: the "
-    "classifier's rows. NC3 and NC4 from W need a linear head; other heads use their own argmax for NC4."
-)
-
-st.subheader("Class means and the simplex ETF")
-geometries = {n: cached.geometry(base, by_name[n], centre) for n in found}
-shapes = [
-    figures.GeometryPanel(
-        n, labels[n], g.means, found[n].final.class_counts, g.etf, g.classifier, g.classifier_norms
-    )
-    for n, g in geometries.items()
-]
-charts.show(
-    st, figures.geometry_figure, key="nc.fig.geometry", panels=shapes, show_classifier=show_classifier
-)
 k = data.n_classes
-view = {2: "on their line", 3: "in their plane", 4: "in their 3-D span"}.get(
-    k,
-    f"on their first 3 principal axes ({min(g.explained for g in geometries.values()):.0%} of their spread)",
-)
-st.caption(
-    f"Centred class means μ_k − μ_G at the last snapshot, {view}, global mean at the origin. Grey: the "
-    "simplex ETF (K unit vectors with pairwise cosine −1/(K−1)) rotated and scaled onto the means by "
-    "orthogonal Procrustes: the gap from a coloured point to its grey vertex is what is left to collapse. "
-    "Dotted: the classifier rows w_k on the same axes, scaled to the means' overall size (NC3 compares "
-    "their directions)."
-)
 
-st.subheader("Final values")
-accuracy = [result.histories[n].final["train_acc"] for n in found]
-rows = figures.final_table(panels=panels, accuracy=accuracy)
-widgets.static_table(rows, decimals=4)
 
-st.subheader("Minority collapse")
-charts.show(st, figures.class_balance_figure, key="nc.fig.balance", panels=shapes)
-st.caption(
-    f"Imbalance class 0 : class {k - 1} = {experiment.data.imbalance:g}:1 (the sidebar's slider; training "
-    "counts under each class). On a simplex ETF every ratio is 1 and every cosine −1/(K−1). With imbalance "
-    "the rare classes' classifier rows shrink and their means move together (cosines rise): minority "
-    "collapse. Norms are measured from the chosen global mean; the mean of the samples sits near the "
-    "majority class and shortens its vector, the mean of the class means weighs every class once."
-)
+# One view at a time: a control's step redraws one figure, not three (see widgets.views).
+view, tab = widgets.views(VIEW, page.state)
+with tab:
+    if view == "trajectories":
+        charts.show(st, figures.trajectories_figure, key="nc.fig.trajectories", panels=panels)
+        st.caption(
+            "Measured at the run's parameter snapshots on the training split, with the labels the model was "
+            "given. Σ_W: within-class covariance, Σ_B: between-class covariance, M: the centred class means, "
+            "W: the classifier's rows. NC3 and NC4 from W need a linear head; other heads use their own "
+            "argmax for NC4."
+        )
+    elif view in ("geometry", "balance"):
+        geometries = {n: cached.geometry(base, by_name[n], centre) for n in found}
+        shapes = [
+            figures.GeometryPanel(
+                n, labels[n], g.means, found[n].final.class_counts, g.etf, g.classifier, g.classifier_norms
+            )
+            for n, g in geometries.items()
+        ]
+    if view == "geometry":
+        charts.show(
+            st, figures.geometry_figure, key="nc.fig.geometry", panels=shapes, show_classifier=show_classifier
+        )
+        spread = min(g.explained for g in geometries.values())
+        where = {2: "on their line", 3: "in their plane", 4: "in their 3-D span"}.get(
+            k, f"on their first 3 principal axes ({spread:.0%} of their spread)"
+        )
+        st.caption(
+            f"Centred class means μ_k − μ_G at the last snapshot, {where}, global mean at the origin. "
+            "Grey: the simplex ETF (K unit vectors with pairwise cosine −1/(K−1)) rotated and scaled onto "
+            "the means by orthogonal Procrustes: the gap from a coloured point to its grey vertex is what "
+            "is left to collapse. Dotted: the classifier rows w_k on the same axes, scaled to the means' "
+            "overall size (NC3 compares their directions)."
+        )
+    elif view == "balance":
+        charts.show(st, figures.class_balance_figure, key="nc.fig.balance", panels=shapes)
+        st.caption(
+            f"Imbalance class 0 : class {k - 1} = {experiment.data.imbalance:g}:1 (the sidebar's slider; "
+            "training counts under each class). On a simplex ETF every ratio is 1 and every cosine −1/(K−1). "
+            "With imbalance the rare classes' classifier rows shrink and their means move together (cosines "
+            "rise): minority collapse. Norms are measured from the chosen global mean; the mean of the "
+            "samples sits near the majority class and shortens its vector, the mean of the class means "
+            "weighs every class once."
+        )
+    elif view == "final":
+        accuracy = [result.histories[n].final["train_acc"] for n in found]
+        widgets.static_table(figures.final_table(panels=panels, accuracy=accuracy), decimals=4)
 page.finish()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -37,38 +38,77 @@ def _sizes(at: AppTest) -> list[int]:
     return [len(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+VIEWS = ("trajectories", "geometry", "balance", "final")  # the page's tabs
+
+
+def _open(at: AppTest, view: str) -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
+    a tab; tests/test_browser.py clicks one on Loss shapes)."""
+    at.session_state["_lv.neural_collapse"] = {**dict(at.session_state["_lv.neural_collapse"]), "view": view}
+    return at.run()
+
+
+def _each_view(at: AppTest) -> dict[str, Any]:
+    """Every view's figures (one per chart view) and, for the final values, the table."""
+    shown = {}
+    for view in VIEWS:
+        _open(at, view)
+        _clean(at)
+        shown[view] = at.table[0].value if view == "final" else _figures(at)
+    return shown
+
+
 def test_a_tiny_experiment_from_the_url_gets_every_view_within_the_byte_budget() -> None:
     at = _page(TINY)
     _clean(at)
     assert at.multiselect(key="neural_collapse.losses.multiclass").value == DEFAULTS
-    trajectories, geometry, balance = _figures(at)
+    assert [tab.label for tab in at.tabs] == [
+        "NC1–NC4 over training", "Class means and the simplex ETF", "Minority collapse", "Final values"
+    ]  # fmt: skip
+    assert len(_figures(at)) == 1  # only the open view is built
+    sizes = _sizes(at)
+    shown = _each_view(at)
+    (trajectories,), (geometry,), (balance,), table = shown.values()
     assert "over training" in trajectories["layout"]["title"]["text"]
     assert len(trajectories["data"]) == 6 * len(DEFAULTS)
     assert trajectories["layout"]["yaxis"]["type"] == "log"  # NC1
     assert {t["type"] for t in geometry["data"]} == {"scatter"}  # K = 3: a plane
     assert sum(t["name"] == "simplex ETF vertices" for t in geometry["data"]) == len(DEFAULTS)
     assert {t["type"] for t in balance["data"]} == {"bar"} and len(balance["data"]) == 3 * len(DEFAULTS)
-    table = at.table[0].value
     assert list(table["loss"])[:2] == ["Cross-entropy", "Squared error on one-hot targets (MSE)"]
     assert {"NC1", "NC2 equinorm", "NC2 equiangular", "NC3", "NC4", "‖μ_2‖ ÷ mean"} <= set(table.columns)
     assert (table["NC1"] > 0).all() and ((table["NC4"] >= 0) & (table["NC4"] <= 1)).all()
-    sizes = _sizes(at)
     assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
+    for figure in (geometry, balance):  # any view can be the one a step resends
+        assert len(json.dumps(figure)) <= CHART_BUDGET
     assert any("Embeddings page" in c.value for c in at.caption)  # where SupCon is
-    assert any("imbalance slider" in c.value for c in at.caption)
+    assert any("imbalance slider" in c.value for c in _open(at, "trajectories").caption)
+
+
+def test_a_view_url_builds_only_that_view_and_keeps_it() -> None:
+    at = _page({**TINY, "view": "balance"})
+    _clean(at)
+    (balance,) = _figures(at)
+    assert {t["type"] for t in balance["data"]} == {"bar"}
+    assert at.query_params["view"] == "balance"
+    at.radio(key="neural_collapse.centre").set_value("classes").run()  # a control keeps the open view
+    _clean(at)
+    assert at.query_params["view"] == "balance" and len(_figures(at)) == 1
+    assert "view" not in _open(at, "trajectories").query_params  # the default view leaves the URL clean
 
 
 def test_every_control_changes_the_view_and_the_url() -> None:
     at = _page(TINY)
     _clean(at)
-    first = _sizes(at)
+    first = _sizes(_open(at, "geometry"))[0]
+    _open(at, "trajectories")
     at.select_slider(key="neural_collapse.imbalance").set_value(5.0).run()  # the shared experiment's slider
     _clean(at)
     assert at.query_params["imbalance"] == "5"
-    ticks = _figures(at)[2]["data"][0]["x"]
+    ticks = _figures(_open(at, "balance"))[0]["data"][0]["x"]
     assert ticks == ["class 0<br>n=25", "class 1<br>n=11", "class 2<br>n=5"]
     assert any("5:1" in c.value for c in at.caption)
-    imbalanced = at.table[0].value
+    imbalanced = _open(at, "final").table[0].value
     at.radio(key="neural_collapse.centre").set_value("classes").run()
     _clean(at)
     assert at.query_params["centre"] == "classes"
@@ -78,8 +118,8 @@ def test_every_control_changes_the_view_and_the_url() -> None:
     at.toggle(key="neural_collapse.classifier").set_value(False).run()
     _clean(at)
     assert at.query_params["classifier"] == "0"
-    names = {t["name"] for t in _figures(at)[1]["data"]}
-    assert "classifier rows w_k (scaled)" not in names and _sizes(at)[1] < first[1]
+    names = {t["name"] for t in _figures(_open(at, "geometry"))[0]["data"]}
+    assert "classifier rows w_k (scaled)" not in names and _sizes(at)[0] < first
 
 
 def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None:
@@ -95,13 +135,13 @@ def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None
         "1",
     )
     assert "n" not in q  # back to the default 400 samples
-    geometry = _figures(at)[1]
+    (geometry,) = _figures(_open(at, "geometry"))
     assert {t["type"] for t in geometry["data"]} == {"scatter3d"}
-    table = at.table[0].value
-    assert (table["train accuracy"] == 1.0).all()  # the terminal phase: every loss fits the training set
-    assert (table["NC4"] < 0.02).all()
     sizes = _sizes(at)
     assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET
+    table = _open(at, "final").table[0].value
+    assert (table["train accuracy"] == 1.0).all()  # the terminal phase: every loss fits the training set
+    assert (table["NC4"] < 0.02).all()
 
 
 def test_the_url_round_trip_reopens_the_same_view() -> None:
@@ -115,7 +155,8 @@ def test_the_url_round_trip_reopens_the_same_view() -> None:
     assert not again.warning
     assert again.radio(key="neural_collapse.centre").value == "classes"
     assert again.toggle(key="neural_collapse.classifier").value is False
-    assert [c.proto.spec for c in again.get("plotly_chart")] == [c.proto.spec for c in at.get("plotly_chart")]
+    for before, after in zip(_each_view(at).values(), _each_view(again).values(), strict=True):
+        assert str(before) == str(after)
 
 
 @pytest.fixture
@@ -137,7 +178,7 @@ def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str
     assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
     trajectories = _figures(at)[0]
     assert len(trajectories["data"]) == 6 * 2
-    assert len(at.table[0].value) == 2
+    assert len(_open(at, "final").table[0].value) == 2
 
 
 def test_too_few_minority_samples_stop_with_a_message() -> None:
