@@ -12,7 +12,7 @@ import streamlit as st
 
 from lossviz import context, losses
 from lossviz.figures import landscape as fig
-from lossviz.ui import charts, runs
+from lossviz.ui import charts, runs, widgets
 from lossviz.ui import experiment_fields as xf
 from lossviz.ui import landscape as lv
 from lossviz.ui.fields import Field
@@ -35,6 +35,9 @@ POINT = Field("point.loss", "Loss", "select", "")  # options (the losses drawn) 
 X, Y = Field("point.x", "x", "number", 0.0), Field("point.y", "y", "number", 0.0)
 FROM, TO = Field("interp.a", "From (α = 0)", "select", ""), Field("interp.b", "To (α = 1)", "select", "")
 MEASURE = Field("interp.measure", "Measured with", "select", "")
+SECTIONS = {"surfaces": "Surfaces and a point", "slices": "1-D slices", "interpolation": "Interpolation",
+            "curvature": "Curvature"}
+SECTION = Field("view", "View", "tabs", "surfaces", options=tuple(SECTIONS), format=SECTIONS.get)
 page = Page("landscape", "Loss landscape", "The loss around each trained model on a 2-D plane through its "
             "weights, one colour scale for all. Click a point of a surface to see its decision boundary.")
 # fmt: on
@@ -64,9 +67,8 @@ for n in labels:
 view, titles = (axes, seed, float(span), split), fig.AXIS_SYMBOLS[axes]
 if not (planes := page.per_loss(labels, lambda n: lv.plane(base, choices[n], *view[:3]))):
     page.stop("No trained loss to draw: pick others in the sidebar.")
+drawable = {n: labels[n] for n in planes}  # the losses with a plane: the views below draw them
 st.caption(f"Models: {runs.describe(experiment)}")
-
-st.subheader("Loss surfaces")
 
 
 def coordinates(loss: str) -> list[Field]:
@@ -95,46 +97,41 @@ def choose_clicked() -> None:
         page.state.store().update(zip((POINT.key, X.key, Y.key), clicked, strict=True))
 
 
-drawn = among(POINT, list(planes))
-point_loss = drawn.valid(page.state.get(drawn))  # read now for the chart's mark; the widgets come below
-x, y = (f.valid(page.state.get(f)) for f in coordinates(point_loss))
-holder, refined = st.empty(), st.session_state.setdefault("landscape._refined", set())
-key, todo = (base, *choices.values(), *view, grid), list(planes)
-if key not in refined and (coarse := surfaces(lv.COARSE, todo, f"Coarse {lv.COARSE}² grid:")):  # first, fast
-    todo = list(coarse)
-    chart(holder, coarse, clickable=False, key="landscape.fig.coarse")
-if not (fine := surfaces(grid, todo, f"Refining to {grid}²:")):
-    page.stop()
-refined.add(key)
-chart(holder, fine, clickable=True, key=CHART, on_select=choose_clicked, selection_mode="points")
-shown = {n: labels[n] for n in fine}  # the losses drawn, for the views below
-st.caption(fig.surfaces_caption(axes, seed, split, {t: planes[n] for n, t in shown.items()}))
+def point_section(shown: dict[str, str]) -> None:
+    """The decision boundary and the metrics at the chosen point (a click on a surface chooses it)."""
+    st.subheader("Decision boundary at a point of the landscape")
+    st.caption(fig.POINT_CAPTION)
+    cols = st.columns([2, 1, 1])
+    point = page.control(among(POINT, list(shown)), container=cols[0])
+    at_x, at_y = (page.control(f, container=c) for f, c in zip(coordinates(point), cols[1:], strict=True))
+    one, spots = {point: labels[point]}, ((0.0, 0.0), (at_x, at_y))  # the trained weights, the chosen point
+    if values := page.per_loss(one, lambda n: [lv.point_value(base, choices[n], *view, *at) for at in spots]):
+        for col, card in zip(st.columns(4), fig.point_metrics(at_x, at_y, *values[point]), strict=False):
+            col.metric(**card)
+    if data.task == "regression":
+        st.info("Decision boundaries need a classification dataset; this one is regression.")
+    elif maps := page.per_loss(
+        one, lambda n: [lv.boundary_at(base, choices[n], *view[:3], *at) for at in spots]
+    ):
+        charts.show(st, fig.point_boundary_figure, key="landscape.fig.boundary", data=data, name=point,
+                    label=labels[point], maps=maps[point], point=(at_x, at_y))  # fmt: skip
 
-st.subheader("1-D slices through the trained weights")
-if lines := page.per_loss(shown, lambda n: lv.slices(base, choices[n], *view)):
-    panels = [fig.SlicePanel(n, labels[n], *c) for n, c in lines.items()]
-    charts.show(st, fig.slices_figure, key="landscape.fig.slices", panels=panels, log=log, axis_titles=titles)
 
-st.subheader("Decision boundary at a point of the landscape")
-st.caption(fig.POINT_CAPTION)
-cols = st.columns([2, 1, 1])
-point_loss = page.control(among(POINT, list(shown)), container=cols[0])
-x, y = (page.control(f, container=c) for f, c in zip(coordinates(point_loss), cols[1:], strict=True))
-one, spots = {point_loss: labels[point_loss]}, ((0.0, 0.0), (x, y))  # the trained weights, the chosen point
-if values := page.per_loss(one, lambda n: [lv.point_value(base, choices[n], *view, *at) for at in spots]):
-    for col, card in zip(st.columns(4), fig.point_metrics(x, y, *values[point_loss]), strict=False):
-        col.metric(**card)
-if data.task == "regression":
-    st.info("Decision boundaries need a classification dataset; this one is regression.")
-elif maps := page.per_loss(one, lambda n: [lv.boundary_at(base, choices[n], *view[:3], *at) for at in spots]):
-    charts.show(st, fig.point_boundary_figure, key="landscape.fig.boundary", data=data, name=point_loss,
-                label=labels[point_loss], maps=maps[point_loss], point=(x, y))  # fmt: skip
+def slices_section(shown: dict[str, str]) -> None:
+    """1-D slices of every loss's landscape along each axis through its trained weights."""
+    if lines := page.per_loss(shown, lambda n: lv.slices(base, choices[n], *view)):
+        panels = [fig.SlicePanel(n, labels[n], *c) for n, c in lines.items()]
+        charts.show(
+            st, fig.slices_figure, key="landscape.fig.slices", panels=panels, log=log, axis_titles=titles
+        )
 
-st.subheader("Interpolation between two solutions")
-kind = {n: (losses.get(n).task, losses.get(n).head) for n in shown}  # the same task and output layer
-if not (pairable := [n for n in shown if sum(kind[o] == kind[n] for o in shown) >= 2]):
-    st.info("Interpolation needs two trained losses of the same kind (task and output layer).")
-else:
+
+def interpolation_section(shown: dict[str, str]) -> None:
+    """The loss along the straight line between two trained solutions of the same kind, and its barrier."""
+    kind = {n: (losses.get(n).task, losses.get(n).head) for n in shown}  # the same task and output layer
+    if not (pairable := [n for n in shown if sum(kind[o] == kind[n] for o in shown) >= 2]):
+        st.info("Interpolation needs two trained losses of the same kind (task and output layer).")
+        return
     cols = st.columns(3)
     a = page.control(among(FROM, pairable), container=cols[0])
     b = page.control(among(TO, [n for n in pairable if n != a and kind[n] == kind[a]]), container=cols[1])
@@ -149,22 +146,64 @@ else:
             right.metric(**card)
         right.caption(fig.BARRIER_CAPTION)
 
-st.subheader("Curvature")
-if st.session_state.get(CURVATURE) != (run_set := (base, *(choices[n] for n in shown))):
-    st.caption(fig.CURVATURE_CAPTION)
-    st.button("Compute curvature", key="landscape.curvature.button", on_click=st.session_state.__setitem__,
-              args=(CURVATURE, run_set))  # fmt: skip
-    page.stop()
-if not (found := page.per_loss(shown, lambda n: lv.curvature_of(base, choices[n]), progress="Curvature:")):
-    page.stop()
-o = experiment.optim
-table = fig.curvature_table(curvatures=found, labels=labels, lr=o.lr)
-st.dataframe(table, hide_index=True, key="landscape.curvature.table")
-left, right = st.columns(2)
-spectra = [fig.SpectrumPanel(n, labels[n], c.spectrum) for n, c in found.items()]
-charts.show(left, fig.spectrum_figure, key="landscape.fig.spectrum", panels=spectra)
-sharpness = [fig.SharpnessPanel(n, labels[n], c.sharpness) for n, c in found.items()]
-charts.show(right, fig.sharpness_figure, key="landscape.fig.sharpness", panels=sharpness)
-optimizer, gd = xf.OPTIMIZER_TITLES.get(o.optimizer, o.optimizer), o.optimizer == "sgd" and not o.batch_size
-st.caption(fig.sharpness_caption(lr=o.lr, optimizer=optimizer, full_batch_gd=gd))
+
+def curvature_section(shown: dict[str, str]) -> None:
+    """Hessian spectra and sharpness over training, computed on request (it takes seconds)."""
+    if st.session_state.get(CURVATURE) != (run_set := (base, *(choices[n] for n in shown))):
+        st.caption(fig.CURVATURE_CAPTION)
+        remember = st.session_state.__setitem__
+        st.button(
+            "Compute curvature",
+            key="landscape.curvature.button",
+            on_click=remember,
+            args=(CURVATURE, run_set),
+        )
+        return
+    if not (
+        found := page.per_loss(shown, lambda n: lv.curvature_of(base, choices[n]), progress="Curvature:")
+    ):
+        return
+    o = experiment.optim
+    table = fig.curvature_table(curvatures=found, labels=labels, lr=o.lr)
+    st.dataframe(table, hide_index=True, key="landscape.curvature.table")
+    left, right = st.columns(2)
+    spectra = [fig.SpectrumPanel(n, labels[n], c.spectrum) for n, c in found.items()]
+    charts.show(left, fig.spectrum_figure, key="landscape.fig.spectrum", panels=spectra)
+    sharpness = [fig.SharpnessPanel(n, labels[n], c.sharpness) for n, c in found.items()]
+    charts.show(right, fig.sharpness_figure, key="landscape.fig.sharpness", panels=sharpness)
+    optimizer, gd = (
+        xf.OPTIMIZER_TITLES.get(o.optimizer, o.optimizer),
+        o.optimizer == "sgd" and not o.batch_size,
+    )
+    st.caption(fig.sharpness_caption(lr=o.lr, optimizer=optimizer, full_batch_gd=gd))
+
+
+# One view at a time: a control's step redraws the open view's charts, not the whole page (widgets.views).
+# The surfaces and the boundary at a point share a view: a click on a surface chooses the point.
+section, tab = widgets.views(SECTION, page.state)
+with tab:
+    if section == "surfaces":
+        drawn = among(POINT, list(planes))
+        point_loss = drawn.valid(
+            page.state.get(drawn)
+        )  # read now for the chart's mark; its widget comes below
+        x, y = (f.valid(page.state.get(f)) for f in coordinates(point_loss))
+        holder, refined = st.empty(), st.session_state.setdefault("landscape._refined", set())
+        key, todo = (base, *choices.values(), *view, grid), list(planes)
+        if key not in refined and (coarse := surfaces(lv.COARSE, todo, f"Coarse {lv.COARSE}² grid:")):
+            todo = list(coarse)  # a coarse grid first, fast
+            chart(holder, coarse, clickable=False, key="landscape.fig.coarse")
+        if not (fine := surfaces(grid, todo, f"Refining to {grid}²:")):
+            page.stop()
+        refined.add(key)
+        chart(holder, fine, clickable=True, key=CHART, on_select=choose_clicked, selection_mode="points")
+        shown = {n: labels[n] for n in fine}  # the losses drawn
+        st.caption(fig.surfaces_caption(axes, seed, split, {t: planes[n] for n, t in shown.items()}))
+        point_section(shown)
+    elif section == "slices":
+        slices_section(drawable)
+    elif section == "interpolation":
+        interpolation_section(drawable)
+    else:
+        curvature_section(drawable)
 page.finish()

@@ -47,6 +47,13 @@ def _page(query: dict[str, str] | None = None, state: dict | None = None) -> App
     return at.run()
 
 
+def _open(at: AppTest, view: str) -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
+    a tab; tests/test_browser.py clicks one on Loss shapes)."""
+    at.session_state["_lv.landscape"] = {**dict(at.session_state["_lv.landscape"]), "view": view}
+    return at.run()
+
+
 def _decode(value):
     """Plotly's JSON with numpy arrays as {"dtype", "bdata", "shape"} turned back into arrays, recursively."""
     if isinstance(value, dict):
@@ -182,8 +189,9 @@ def test_toggles_and_split_rerun_cleanly(widget, key, value):
         decoded = dequantise(z.ravel(), low, high)
         np.testing.assert_allclose(decoded, logs[0], atol=(high - low) / LEVEL_STEPS + 1e-6)
         assert "log" in spec["layout"]["coloraxis"]["colorbar"]["title"]["text"]
-        slices = _figure(at, "landscape.fig.slices")
+        slices = _figure(_open(at, "slices"), "landscape.fig.slices")
         assert slices["layout"]["yaxis"]["type"] == "log"
+        assert len(at.get("plotly_chart")) == 1 and at.query_params["view"] == "slices"  # only that view
     else:
         _check_grid(spec, ["cross_entropy", "focal"], split="test")  # the clean test set
         assert at.query_params["split"] == "test"
@@ -319,8 +327,9 @@ def _barrier(values: np.ndarray) -> float:
 
 
 def test_interpolation_barrier_matches_a_naive_segment():
-    at = _page({**TINY, "losses": "cross_entropy,focal,gce"})
+    at = _page({**TINY, "losses": "cross_entropy,focal,gce", "view": "interpolation"})
     _clean(at)
+    assert len(at.get("plotly_chart")) == 1  # the surfaces are not built in this view
     values = _segment(_trained("cross_entropy"), _trained("focal"), "cross_entropy")
     assert float(_metric(at, "Loss barrier")) == pytest.approx(_barrier(values), rel=2e-3, abs=1e-6)
     line = next(t for t in _figure(at, "landscape.fig.interp")["data"] if t["name"] == "loss")
@@ -352,8 +361,8 @@ def _flat_loss(net: torch.nn.Module, name: str, X: np.ndarray, y: np.ndarray):
 
 
 def test_curvature_button_agrees_with_the_dense_hessian():
-    at = _page()
-    assert not at.dataframe  # nothing before the click
+    at = _open(_page(), "curvature")
+    assert not at.dataframe and not at.get("plotly_chart")  # nothing before the click
     at.button(key="landscape.curvature.button").click().run()
     _clean(at)
     table = at.dataframe[0].value
@@ -517,7 +526,10 @@ def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(broken_losses):
     )  # context.approximations explains the missing context
     contours = [t for t in _figure(at)["data"] if t["type"] == "contour"]
     assert len(contours) == 1
-    assert any("Interpolation needs two" in i.value for i in at.info)
+    # its model trained: the interpolation to it is measured with a loss that needs no training context
+    _open(at, "interpolation")
+    assert not at.exception and at.selectbox(key="landscape.interp.measure").value == "cross_entropy"
+    assert "Cross-entropy" in _figure(at, "landscape.fig.interp")["layout"]["title"]["text"]
 
 
 def test_a_regression_experiment_draws_surfaces_without_boundaries():
@@ -526,7 +538,7 @@ def test_a_regression_experiment_draws_surfaces_without_boundaries():
     assert len([t for t in _figure(at)["data"] if t["type"] == "contour"]) == 3  # squared, huber, cauchy
     assert any("need a classification dataset" in i.value for i in at.info)
     assert not any(m.label.startswith("Accuracy") for m in at.metric)
-    assert math.isfinite(float(_metric(at, "Loss barrier")))
+    assert math.isfinite(float(_metric(_open(at, "interpolation"), "Loss barrier")))
 
 
 def test_absurd_requests_are_refused():
