@@ -8,6 +8,8 @@ the calibration function of margin losses (Bartlett, Jordan & McAuliffe, 2006).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from lossviz import losses
@@ -25,6 +27,13 @@ DEFAULT_LOSSES = {
 BINS = Field("bins", "Bins", "int", 15, low=5, high=30, help="Bins of the reliability diagrams and ECE/MCE.")
 BAND = Field("band", "Bootstrap band (90%)", "toggle", True, help="200 resamples of the test set.")
 OVERLAY = Field("overlay", "Overlay the losses", "toggle", False)
+VIEWS = {
+    "reliability": "Reliability",
+    "histogram": "Confidence histograms",
+    "temperature": "Temperature scaling",
+    "margin": "Margin losses",  # offered only for binary data with binary margin losses
+}
+VIEW = Field("view", "View", "tabs", "reliability", options=tuple(VIEWS), format=VIEWS.get)
 
 page = Page(
     "calibration",
@@ -51,75 +60,80 @@ labels = {c.name: runs.run_label(c) for c in choices}
 by_name = {c.name: c for c in choices}
 st.caption(f"Models: {runs.describe(experiment)} · {len(data.y_test)} test samples.")
 
-panels = page.per_loss(labels, lambda n: cached.panel(base, by_name[n], n_bins, 200 if band else 0))
-if not panels:
-    page.stop()
-st.subheader("Reliability diagrams")
-charts.show(
-    st, figures.reliability_figure, key="cal.fig.reliability", panels=list(panels.values()), overlay=overlay
-)
-st.caption(
-    "Equal-width bins (solid, circles sized by count) and equal-mass bins (dashed), the 90% bootstrap band "
-    "of the equal-width accuracy, and the bin-free smooth curve (dotted). On the diagonal a model's "
-    "confidence is its accuracy; below it, overconfident."
-)
-widgets.static_table(
-    [
-        {
-            "loss": p.label,
-            "ECE (width)": p.equal_width.ece,
-            "MCE (width)": p.equal_width.mce,
-            "ECE (mass)": p.equal_mass.ece,
-            "MCE (mass)": p.equal_mass.mce,
-            "smooth ECE": p.smooth.error,
-            "NLL": p.nll,
-            "Brier": p.brier,
-            "accuracy": p.accuracy,
-        }
-        for p in panels.values()
-    ],
-    decimals=4,
-)
-
-st.subheader("Confidence histograms")
-charts.show(
-    st,
-    figures.confidence_histogram_figure,
-    key="cal.fig.histogram",
-    panels=list(panels.values()),
-    overlay=overlay,
-)
-
-st.subheader("Temperature scaling")
-scaled = page.per_loss(labels, lambda n: cached.temperature(base, by_name[n], n_bins))
-if scaled:
-    left, right = st.columns([2, 3])
-    charts.show(left, figures.temperature_figure, key="cal.fig.temperature", panels=list(scaled.values()))
-    charts.show(
-        right, figures.temperature_reliability_figure, key="cal.fig.scaled", panels=list(scaled.values())
-    )
-    st.caption(
-        "T minimises the NLL of softmax(z / T) on every other test sample; the bars and diagrams are "
-        "measured on the other half. T > 1 softens an overconfident loss, T < 1 sharpens a timid one."
-    )
-
 margin = {
     n: label
     for n, label in labels.items()
     if n in result.histories and data.n_classes == 2 and losses.get(n).task == "binary"
 }
-if margin:
-    st.subheader("Binary margin losses: the calibration their minimiser implies")
-    maps = page.per_loss(margin, lambda n: cached.margin_panel(base, by_name[n], n_bins))
-    if maps:
-        charts.show(
-            st, figures.calibration_map_figure, key="cal.fig.map", panels=list(maps.values()), overlay=overlay
-        )
+
+
+def measured() -> list:
+    """Every loss's reliability panel, shared by the Reliability and histogram views: built only for them."""
+    panels = page.per_loss(labels, lambda n: cached.panel(base, by_name[n], n_bins, 200 if band else 0))
+    if not panels:
+        page.stop()
+    return list(panels.values())
+
+
+# One view at a time: a Bins or overlay step then redraws one chart, not four (see widgets.views).
+offered = tuple(v for v in VIEWS if v != "margin" or margin)
+view, tab = widgets.views(replace(VIEW, options=offered), page.state)
+with tab:
+    if view == "reliability":
+        panels = measured()
+        charts.show(st, figures.reliability_figure, key="cal.fig.reliability", panels=panels, overlay=overlay)
         st.caption(
-            "Curve: σ(f*(η)), where f* minimises the conditional risk η·φ(f) + (1 − η)·φ(−f), computed "
-            "from the registered loss; the diagonal means a proper loss. Markers: the reliability of "
-            "the model trained with that loss on this data."
+            "Equal-width bins (solid, circles sized by count) and equal-mass bins (dashed), the 90% "
+            "bootstrap band of the equal-width accuracy, and the bin-free smooth curve (dotted). On the "
+            "diagonal a model's confidence is its accuracy; below it, overconfident."
         )
-elif data.n_classes == 2:
-    st.info("Add binary margin losses (logistic, hinge, …) to see the calibration map each one implies.")
+        widgets.static_table(
+            [
+                {
+                    "loss": p.label,
+                    "ECE (width)": p.equal_width.ece,
+                    "MCE (width)": p.equal_width.mce,
+                    "ECE (mass)": p.equal_mass.ece,
+                    "MCE (mass)": p.equal_mass.mce,
+                    "smooth ECE": p.smooth.error,
+                    "NLL": p.nll,
+                    "Brier": p.brier,
+                    "accuracy": p.accuracy,
+                }
+                for p in panels
+            ],
+            decimals=4,
+        )
+        if data.n_classes == 2 and not margin:
+            st.info(
+                "Add binary margin losses (logistic, hinge, …) to see the calibration map each one implies."
+            )
+    elif view == "histogram":
+        charts.show(
+            st,
+            figures.confidence_histogram_figure,
+            key="cal.fig.histogram",
+            panels=measured(),
+            overlay=overlay,
+        )
+    elif view == "temperature":
+        scaled = list(page.per_loss(labels, lambda n: cached.temperature(base, by_name[n], n_bins)).values())
+        if scaled:
+            # one above the other: beside the diagrams the bars' loss names overlapped
+            charts.show(st, figures.temperature_figure, key="cal.fig.temperature", panels=scaled)
+            charts.show(st, figures.temperature_reliability_figure, key="cal.fig.scaled", panels=scaled)
+            st.caption(
+                "T minimises the NLL of softmax(z / T) on every other test sample; the bars and diagrams are "
+                "measured on the other half. T > 1 softens an overconfident loss, T < 1 sharpens a timid one."
+            )
+    else:
+        maps = list(page.per_loss(margin, lambda n: cached.margin_panel(base, by_name[n], n_bins)).values())
+        if maps:
+            charts.show(st, figures.calibration_map_figure, key="cal.fig.map", panels=maps, overlay=overlay)
+            st.caption(
+                "Binary margin losses: the calibration their minimiser implies. Curve: σ(f*(η)), where f* "
+                "minimises the conditional risk η·φ(f) + (1 − η)·φ(−f), computed from the registered loss; "
+                "the diagonal means a proper loss. Markers: the reliability of the model trained with that "
+                "loss on this data."
+            )
 page.finish()
