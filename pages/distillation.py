@@ -22,6 +22,13 @@ from lossviz.ui.page import Page
 POINTS = Field("points", "Show training points", "toggle", True)
 BINS = Field("bins", "Bins", "int", cached.N_BINS, low=5, high=30, help="Bins of the reliability diagrams.")
 OVERLAY = Field("overlay", "Overlay the models", "toggle", False)
+VIEWS = {
+    "boundaries": "Decision boundaries",
+    "calibration": "Calibration",
+    "targets": "Soft targets",
+    "temperature": "Temperature sweep",
+}
+VIEW = Field("view", "View", "tabs", "boundaries", options=tuple(VIEWS), format=VIEWS.get)
 
 page = Page(
     "distillation",
@@ -47,7 +54,9 @@ if teacher.history.diverged:
 names = result.names
 st.caption(f"Students: {runs.describe(experiment)} · {cached.teacher_label(experiment)}, the same optimiser.")
 
-st.subheader("Decision boundaries: the teacher and each student")
+sweep = cached.sweep_choices(experiment)
+base = experiment.base()
+trained = page.per_loss({k: k for k in sweep}, lambda k: runs.history(base, sweep[k]), progress="KD at")
 
 
 @st.fragment
@@ -66,19 +75,11 @@ def boundaries() -> None:
     page.finish_fragment()
 
 
-boundaries()
-st.caption(cached.MAP_CAPTION)
-widgets.metrics_table(cached.metrics_rows(experiment, names, teacher))
-
-st.subheader("Calibration (clean test set)")
-
-
 @st.fragment
 def reliability() -> None:
     """Reliability diagrams of the teacher and the students; bins and overlay rerun only this view."""
     left, right = st.columns(2)
     n_bins, overlay = page.control(BINS, container=left), page.control(OVERLAY, container=right)
-    base = experiment.base()
     panels = [cached.panel(base, None, n_bins)]
     panels += [cached.panel(base, result.choice(n), n_bins) for n in names]
     charts.show(
@@ -88,35 +89,41 @@ def reliability() -> None:
     page.finish_fragment()
 
 
-reliability()
-st.caption(
-    "Accuracy against confidence per bin (solid: equal-width bins, circles sized by count; dashed: "
-    "equal-mass bins; dotted: smoothed). On the diagonal confidence is accuracy; below it a model is "
-    "overconfident, above it underconfident. A student trained on flipped labels is often underconfident on "
-    "clean data; a confident teacher lends it confidence, along with some of its mistakes."
-)
-
-st.subheader("What the temperature does")
-sweep = cached.sweep_choices(experiment)
-base = experiment.base()
-trained = page.per_loss({k: k for k in sweep}, lambda k: runs.history(base, sweep[k]), progress="KD at")
-charts.show(
-    st, train_figures.boundary_figure, key="distill.fig.targets",
-    data=data, panels=cached.soft_target_panels(experiment), show_points=False,
-)  # fmt: skip
-st.caption(
-    "What a student is asked to match: the teacher's softmax(t / T). At T = 1 a confident teacher's targets "
-    "are nearly its hard labels; a larger T flattens them towards uniform and shows how the teacher ranks "
-    "the wrong classes (Hinton et al.'s 'dark knowledge'), while the boundary (argmax) stays put."
-)
-if trained:
-    students = {k: sweep[k] for k in trained}
-    panels, curve = cached.sweep_panels(experiment, students)
-    charts.show(st, train_figures.boundary_figure, key="distill.fig.sweep", data=data, panels=panels)
-    charts.show(st, figures.temperature_figure, key="distill.fig.temperature", **curve)
-    st.caption(
-        "The same student distilled with KD at each T (α from the KD sliders), against the teacher and the "
-        "labels alone. T² keeps the soft term's gradient the same size at every T, so only the shape of the "
-        "targets changes."
-    )
+# One view at a time: a step then redraws one chart, not five (see widgets.views).
+view, tab = widgets.views(VIEW, page.state)
+with tab:
+    if view == "boundaries":
+        boundaries()
+        st.caption(cached.MAP_CAPTION)
+        widgets.metrics_table(cached.metrics_rows(experiment, names, teacher))
+    elif view == "calibration":
+        reliability()
+        st.caption(
+            "On the clean test set, accuracy against confidence per bin (solid: equal-width bins, circles "
+            "sized by count; dashed: equal-mass bins; dotted: smoothed). On the diagonal confidence is "
+            "accuracy; below it a model is overconfident, above it underconfident. A student trained on "
+            "flipped labels is often underconfident on clean data; a confident teacher lends it confidence, "
+            "along with some of its mistakes."
+        )
+    elif view == "targets":
+        charts.show(
+            st, train_figures.boundary_figure, key="distill.fig.targets",
+            data=data, panels=cached.soft_target_panels(experiment), show_points=False,
+        )  # fmt: skip
+        st.caption(
+            "What a student is asked to match: the teacher's softmax(t / T). At T = 1 a confident teacher's "
+            "targets are nearly its hard labels; a larger T flattens them towards uniform and shows how the "
+            "teacher ranks the wrong classes (Hinton et al.'s 'dark knowledge'), while the boundary (argmax) "
+            "stays put."
+        )
+    elif trained:
+        students = {k: sweep[k] for k in trained}
+        panels, curve = cached.sweep_panels(experiment, students)
+        charts.show(st, train_figures.boundary_figure, key="distill.fig.sweep", data=data, panels=panels)
+        charts.show(st, figures.temperature_figure, key="distill.fig.temperature", **curve)
+        st.caption(
+            "The same student distilled with KD at each T (α from the KD sliders), against the teacher and "
+            "the labels alone. T² keeps the soft term's gradient the same size at every T, so only the shape "
+            "of the targets changes."
+        )
 page.finish()

@@ -1,5 +1,6 @@
 """The Distillation page under AppTest: the teacher and every student drawn, metrics, reliability, the
-temperature sweep, controls that change the view and the URL, presets, bad input and the byte budget."""
+temperature sweep, one view built at a time, controls that change the view and the URL, presets, bad input
+and the byte budget."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from lossviz.presets import DISTILLATION_PRESETS
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "distillation.py"
 TIMEOUT = 240
+VIEWS = ("boundaries", "calibration", "targets", "temperature")  # the page's tabs
 TINY = {"n": "160", "epochs": "20", "width": "8", "depth": "1", "teacher_width": "32", "teacher_depth": "2"}
 CHART_BUDGET, LOAD_BUDGET = 150 * 1024, 500 * 1024  # as tests/pages/test_byte_budgets.py
 
@@ -20,6 +22,18 @@ def _page(query: dict[str, str]) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
     at.query_params.update(query)
     return at.run()
+
+
+def _open(at: AppTest, view: str) -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
+    a tab; the browser test does)."""
+    store = dict(at.session_state["_lv.distillation"])
+    at.session_state["_lv.distillation"] = {**store, "view": view}
+    return at.run()
+
+
+def _tabs(at: AppTest) -> list[str]:
+    return [tab.label for tab in at.tabs]
 
 
 def _titles(at: AppTest, index: int) -> list[str]:
@@ -31,7 +45,8 @@ def test_the_teacher_the_baseline_and_every_distillation_loss_are_shown() -> Non
     at = _page(TINY)
     assert not at.exception and not at.error
     assert at.multiselect(key="distillation.losses.multiclass").value == ["kd", "forward_kl", "reverse_kl"]
-    assert len(at.get("plotly_chart")) == 5  # boundaries, reliability, soft targets, sweep maps, sweep curve
+    assert _tabs(at) == ["Decision boundaries", "Calibration", "Soft targets", "Temperature sweep"]
+    assert len(at.get("plotly_chart")) == 1  # only the open view is built: the boundaries
     titles = _titles(at, 0)
     assert [t.split("<br>")[0] for t in titles] == [
         "Teacher · MLP 2×32",
@@ -45,11 +60,17 @@ def test_the_teacher_the_baseline_and_every_distillation_loss_are_shown() -> Non
     assert list(table["loss"])[:2] == ["Teacher · MLP 2×32", "Labels alone · cross-entropy"]
     assert {"test accuracy", "ECE", "NLL"} <= set(table.columns) and len(table) == 5
     assert ((table["ECE"] >= 0) & (table["ECE"] <= 1)).all()
-    reliability = json.loads(at.get("plotly_chart")[1].proto.spec)
-    assert "Reliability" in reliability["layout"]["title"]["text"]
-    # the sweep: the teacher's targets, then a KD student, at T = 1, 4, 16
-    assert [t.split(" at ")[-1] for t in _titles(at, 2)] == ["T = 1", "T = 4", "T = 16"]
-    assert [t.split("<br>")[0] for t in _titles(at, 3)] == [f"KD at T = {t}, α = 0.9" for t in (1, 4, 16)]
+    (reliability,) = _open(at, "calibration").get("plotly_chart")
+    assert not at.exception and not at.table
+    assert "Reliability" in json.loads(reliability.proto.spec)["layout"]["title"]["text"]
+    assert "On the clean test set" in " ".join(c.value for c in at.caption)
+    # what the temperature does: the teacher's targets, then a KD student, at T = 1, 4, 16
+    assert len(_open(at, "targets").get("plotly_chart")) == 1
+    assert [t.split(" at ")[-1] for t in _titles(at, 0)] == ["T = 1", "T = 4", "T = 16"]
+    assert len(_open(at, "temperature").get("plotly_chart")) == 2  # the students' maps, then the curve over T
+    assert [t.split("<br>")[0] for t in _titles(at, 0)] == [f"KD at T = {t}, α = 0.9" for t in (1, 4, 16)]
+    curve = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert [a["text"] for a in curve["layout"]["annotations"]][:2] == ["Test accuracy", "ECE (test)"]
 
 
 def test_teacher_size_and_kd_alpha_change_the_view_and_the_url() -> None:
@@ -62,19 +83,19 @@ def test_teacher_size_and_kd_alpha_change_the_view_and_the_url() -> None:
     at.slider(key="distillation.kd.alpha").set_value(0.5).run()
     assert not at.exception
     assert _titles(at, 0)[2].startswith("Knowledge distillation (KD) · T=4, alpha=0.5")
-    assert all("α = 0.5" in t for t in _titles(at, 3))  # the sweep follows KD's alpha
+    assert all("α = 0.5" in t for t in _titles(_open(at, "temperature"), 0))  # the sweep follows KD's alpha
     assert at.query_params["kd.alpha"] == "0.5"
 
 
 def test_the_view_controls_rerun_their_figures() -> None:
-    at = _page({**TINY, "losses": "kd"})
-    before = at.get("plotly_chart")[1].proto.spec
+    at = _open(_page({**TINY, "losses": "kd"}), "calibration")
+    before = at.get("plotly_chart")[0].proto.spec
     at.toggle(key="distillation.overlay").set_value(True).run()
     at.slider(key="distillation.bins").set_value(8).run()
     assert not at.exception
-    assert at.get("plotly_chart")[1].proto.spec != before
+    assert at.get("plotly_chart")[0].proto.spec != before
     assert at.query_params["overlay"] == "1" and at.query_params["bins"] == "8"
-    points = len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"])
+    points = len(json.loads(_open(at, "boundaries").get("plotly_chart")[0].proto.spec)["data"])
     at.toggle(key="distillation.points").set_value(False).run()
     assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"]) < points
 
@@ -107,12 +128,33 @@ def test_garbage_in_the_url_warns() -> None:
     assert at.select_slider(key="distillation.teacher_width").value == 128
 
 
+def test_a_view_url_opens_that_view_with_only_its_charts() -> None:
+    at = _page({**TINY, "losses": "kd", "view": "temperature"})
+    assert not at.exception and not at.error and not at.warning
+    assert at.query_params["view"] == "temperature"
+    assert len(at.get("plotly_chart")) == 2 and not at.table  # the sweep's maps and curve, nothing else
+    assert [t.split("<br>")[0] for t in _titles(at, 0)] == [f"KD at T = {t}, α = 0.9" for t in (1, 4, 16)]
+    at.slider(key="distillation.kd.alpha").set_value(0.5).run()  # a sidebar step keeps the view open
+    assert not at.exception and at.query_params["view"] == "temperature"
+    assert all("α = 0.5" in t for t in _titles(at, 0))
+    _open(at, "boundaries")
+    assert "view" not in at.query_params and len(at.get("plotly_chart")) == 1  # the default leaves the URL
+    assert (
+        _page({**TINY, "losses": "kd", "view": "x"})
+        .warning[0]
+        .value.startswith("Ignored URL parameter `view=x`")
+    )
+
+
 def test_a_full_load_stays_within_the_byte_budget() -> None:
     at = _page({"n": "400", "epochs": "5", "dataset": "spirals", "K": "4"})
     assert not at.exception
-    sizes = [len(chart.proto.spec) for chart in at.get("plotly_chart")]
-    assert len(sizes) == 5
-    assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
+    sizes = {view: [len(c.proto.spec) for c in _open(at, view).get("plotly_chart")] for view in VIEWS}
+    assert [len(s) for s in sizes.values()] == [1, 1, 1, 2]  # every view built, one at a time
+    every = [s for view in sizes.values() for s in view]
+    assert max(every) <= CHART_BUDGET and sum(every) <= LOAD_BUDGET, {
+        v: [f"{s / 1024:.0f} KB" for s in sizes[v]] for v in sizes
+    }
 
 
 # ------------------------------------------- the other pages that list every multiclass loss support these
