@@ -1,6 +1,7 @@
 """The Embeddings page's pieces: the embedding part of the experiment (dimension, positives, views) joined to
 the shared controls, its presets, cached views of the trained runs (test embeddings at every snapshot, pair
-cosines, retrieval metrics) and the fragments that redraw one view when its own slider moves.
+cosines, retrieval metrics) and the fragments that redraw one view when its own slider moves. The page shows
+one view at a time (widgets.views); `keep` holds the settings of the views that are not open.
 
 The analytic views (InfoNCE's weights over negatives, the (s_n, s_p) plane, margin wedges) need no training:
 their math is in lossviz.contrastive, their figures in lossviz.figures.embeddings.
@@ -9,7 +10,7 @@ their math is in lossviz.contrastive, their figures in lossviz.figures.embedding
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -88,6 +89,28 @@ def sidebar(page: Page, defaults: tuple[str, ...]) -> tuple[Experiment, Dataset]
     except ValueError as err:
         page.stop(f"Cannot train on these views: {err}.", "error")
     return xf.with_losses(Experiment(data_spec, model_spec, optim_spec), selection), data
+
+
+def keep(page: Page, fields: Iterable[Field]) -> None:
+    """Read and record the controls of the views that are not open, without drawing them: a view's settings
+    survive a look at another view, and the URL (a shared link) still carries them all."""
+    for field in fields:
+        value = field.valid(page.state.get(field))
+        page.state.set(field, value)
+        page.state.record(field, value)
+
+
+def epoch_field(epochs: Iterable[int]) -> Field:
+    """The sphere view's epoch slider over the snapshots' epochs, the last one by default."""
+    options = tuple(epochs)
+    return Field("epoch", "Epoch", "select_slider", options[-1], options=options)
+
+
+def kept_epoch(epochs: int) -> Field:
+    """The epoch slider's value while its view is closed. Its options need the trained runs, which a closed
+    view does not train: any whole epoch is kept (the open view snaps it to a snapshot), and the run's last
+    epoch, the slider's default, stays out of the URL."""
+    return Field("epoch", "Epoch", "int", epochs, low=0)
 
 
 def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[[], None]) -> None:
@@ -193,7 +216,7 @@ def sphere_view(page: Page, result: runs.TrainResult) -> None:
     per_loss = [snapshot_embeddings(base, c) for c in choices]
     epochs = [result.histories[c.name].snapshot_epochs for c in choices]
     union, aligned = evaluate.frames_by_epoch(epochs, per_loss)
-    epoch = page.control(Field("epoch", "Epoch", "select_slider", union[-1], options=tuple(union)))
+    epoch = page.control(epoch_field(union))
     spheres, densities = st.empty(), st.empty()
 
     def draw(i: int, keyed: bool) -> None:
