@@ -180,7 +180,10 @@ def curvature_section(shown: dict[str, str]) -> None:
 
 # One view at a time: a control's step redraws the open view's charts, not the whole page (widgets.views).
 # The surfaces and the boundary at a point share a view: a click on a surface chooses the point.
-section, tab = widgets.views(SECTION, page.state)
+in_views = {"surfaces": (POINT, X, Y), "interpolation": (FROM, TO, MEASURE)}  # their own controls
+section, tab = widgets.views(
+    SECTION, page.state, controls={v: [f.url_name for f in fields] for v, fields in in_views.items()}
+)
 with tab:
     if section == "surfaces":
         drawn = among(POINT, list(planes))

@@ -97,7 +97,9 @@ panels = figures.panel_titles(value_title, info.derivative, reference)
 simplex = mode == "compare" and task == "multiclass" and n_classes == 3
 shown_views = [*panels, *(["simplex"] if simplex else []), "properties", "formulas"]
 # One view at a time: a slider step then redraws one chart, not four (see widgets.views).
-view, tab = widgets.views(replace(VIEW, options=tuple(shown_views)), page.state)
+view, tab = widgets.views(
+    replace(VIEW, options=tuple(shown_views)), page.state, controls={"simplex": (SIMPLEX.url_name,)}
+)
 with tab:
     if view in panels:
         charts.show(

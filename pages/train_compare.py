@@ -8,6 +8,8 @@ always matches the controls and the URL.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from lossviz import evaluate
@@ -23,6 +25,8 @@ DEFAULT_LOSSES = {
     "regression": ("squared", "huber", "cauchy"),
 }
 TRAINED = Field("trained", "", "toggle", False)  # in the URL: a shared link trains and shows the results
+VIEWS = {"model": "Decision boundaries", "curves": "Training curves", "weights": "Per-sample gradient weight"}
+VIEW = Field("view", "View", "tabs", "model", options=tuple(VIEWS), format=VIEWS.get)
 POINTS = Field("points", "Show training points", "toggle", True)
 SCALE = Field(
     "loss_scale",
@@ -68,36 +72,46 @@ runs.show_problems(result)
 if not result.names:
     page.stop()
 
-if data.task == "regression" and data.n_features == 1:
-    st.subheader("Fitted curves over training")
-    frames, fits = runs.fit_panels(result)
-    charts.show(
-        st, figures.regression_figure, key="train.fig.fit", data=data, panels=fits, frame_labels=frames
-    )
-elif data.task == "regression":
-    st.subheader("Predicted vs true (test set)")
-    predicted = runs.prediction_panels(result)
-    charts.show(st, figures.prediction_figure, key="train.fig.pred", y_true=data.y_test, panels=predicted)
-else:
-    st.subheader("Decision boundaries over training")
-    runs.boundary_view(page, result, data, POINTS)
-    st.caption(runs.map_caption(data))
-
-st.subheader("Training curves")
-runs.curves_view(page, result, data, SCALE)
-
-st.subheader("Metrics (final weights, clean test set)")
-widgets.metrics_table(runs.metrics_rows(result, data))
-
-groups = evaluate.weight_groups(data, experiment.data.imbalance)
-st.subheader(f"Per-sample gradient weight: {groups.title}")
-with st.spinner("Computing per-sample gradients…"):
-    weights = runs.weight_panels(result)
-charts.show(
-    st, figures.gradient_weight_figure, key="train.fig.weights",
-    panels=weights, noisy=groups.second, clean_name=groups.first_name, noisy_name=groups.second_name,
-)  # fmt: skip
-st.caption(
-    runs.WEIGHT_CAPTION + ("" if groups.second.any() else " Add label noise or imbalance to compare groups.")
-)
+# One view at a time: a control's step redraws the open view, and the weights are computed when asked for.
+fit = "Fitted curves" if data.n_features == 1 else "Predicted vs true"
+titles = {**VIEWS, "model": fit} if data.task == "regression" else VIEWS  # the model's view: what it predicts
+in_views = {"model": (POINTS.url_name, runs.EPOCH_URL), "curves": (SCALE.url_name,)}  # their own controls
+view, tab = widgets.views(replace(VIEW, format=titles.get), page.state, controls=in_views)
+with tab:
+    if view == "model":
+        if data.task == "regression" and data.n_features == 1:
+            frames, fits = runs.fit_panels(result)
+            charts.show(
+                st,
+                figures.regression_figure,
+                key="train.fig.fit",
+                data=data,
+                panels=fits,
+                frame_labels=frames,
+            )
+        elif data.task == "regression":
+            predicted = runs.prediction_panels(result)
+            charts.show(
+                st, figures.prediction_figure, key="train.fig.pred", y_true=data.y_test, panels=predicted
+            )
+        else:
+            runs.boundary_view(page, result, data, POINTS)
+            st.caption(runs.map_caption(data))
+        st.markdown("**Metrics** (final weights, clean test set)")
+        widgets.metrics_table(runs.metrics_rows(result, data))
+    elif view == "curves":
+        runs.curves_view(page, result, data, SCALE)
+    else:
+        groups = evaluate.weight_groups(data, experiment.data.imbalance)
+        st.markdown(f"**Per-sample gradient weight: {groups.title}**")
+        with st.spinner("Computing per-sample gradients…"):
+            weights = runs.weight_panels(result)
+        charts.show(
+            st, figures.gradient_weight_figure, key="train.fig.weights",
+            panels=weights, noisy=groups.second, clean_name=groups.first_name, noisy_name=groups.second_name,
+        )  # fmt: skip
+        st.caption(
+            runs.WEIGHT_CAPTION
+            + ("" if groups.second.any() else " Add label noise or imbalance to compare groups.")
+        )
 page.finish()

@@ -171,6 +171,7 @@ def in_thread(target: Callable[[], Any], on_progress: Callable[[], None]) -> Any
     return box["value"]
 
 
+EPOCH_URL = "epoch"  # the boundary view's epoch slider, by its URL name (pages carry it when it is not drawn)
 Live = Callable[[str, int, dict[str, np.ndarray]], None]  # (loss, epoch, parameters) of a fresh snapshot
 
 
@@ -408,7 +409,7 @@ def boundary_view(page: Any, result: TrainResult, data: Dataset, points: Field) 
     """
     frames, panels = boundary_panels(result)
     show_points = page.control(points)
-    epoch = page.control(Field("epoch", "Epoch", "select_slider", frames[-1], options=tuple(frames)))
+    epoch = page.control(Field(EPOCH_URL, "Epoch", "select_slider", frames[-1], options=tuple(frames)))
     chart = st.empty()
 
     def draw(i: int) -> None:

@@ -9,6 +9,7 @@ win; garbage in them gets one warning, never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -29,6 +30,11 @@ class PageState:
         self.url: dict[str, str] = {}  # what this run writes to the query string
         self._read: set[str] = set()
         self._seeded: set[str] = set()  # fields already read from the URL in this run
+        # Controls of views not shown in a run (tabs build only the open one) are not drawn, but their
+        # parameters belong in the URL: `pending` keeps a first visit's URL text until the control is drawn,
+        # `written` what this page last wrote for each parameter (see carry).
+        self._pending: dict[str, str] = st.session_state.setdefault(f"_lv.pending.{page}", {})
+        self._written: dict[str, str] = st.session_state.setdefault(f"_lv.written.{page}", {})
 
     # ------------------------------------------------------------------ values
 
@@ -44,9 +50,9 @@ class PageState:
         """The field's value: from the URL on the first visit, else the stored value, else its default."""
         store = self.store(scope)
         self._read.add(field.url_name)
-        if self.first_visit and field.key not in self._seeded:
+        if field.key not in self._seeded and (self.first_visit or field.url_name in self._pending):
             self._seeded.add(field.key)
-            raw = self._raw(field.url_name)
+            raw = self._pending.pop(field.url_name, None) or self._raw(field.url_name)
             if raw is not None:
                 try:
                     store[field.key] = field.parse(raw)
@@ -71,9 +77,26 @@ class PageState:
         """Put a field's value in the URL written at the end of the run (defaults are left out)."""
         self._read.add(field.url_name)
         if value != field.default:
-            self.url[field.url_name] = encode(value)
+            self.url[field.url_name] = self._written[field.url_name] = encode(value)
         else:
             self.url.pop(field.url_name, None)
+            self._written.pop(field.url_name, None)
+
+    def carry(self, names: Iterable[str]) -> None:
+        """Keep in the URL the parameters of controls this run does not draw (those of closed view tabs).
+
+        On a first visit their URL text waits, unparsed, until the control is drawn (then it is read and
+        checked like any other); later, the value the control last had stays in the URL.
+        """
+        for name in names:
+            if name in self._read:
+                continue
+            self._read.add(name)
+            raw = self._raw(name) if self.first_visit else None
+            if raw is not None:
+                self._pending[name] = raw
+            if name in self._pending or name in self._written:
+                self.url[name] = self._pending.get(name, self._written.get(name, ""))
 
     # ------------------------------------------------------------------ URL
 

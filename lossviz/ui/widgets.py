@@ -64,14 +64,21 @@ def draw(field: Field, state: PageState, *, container: Any = st, scope: str | No
     return value
 
 
-def views(field: Field, state: PageState, *, container: Any = st) -> tuple[Any, Any]:
+def views(
+    field: Field,
+    state: PageState,
+    *,
+    controls: Mapping[Any, Sequence[str]] | None = None,
+    container: Any = st,
+) -> tuple[Any, Any]:
     """Tabs for a page's views, of which only the open one is built: returns (open option, its tab).
 
     The browser's cost of a step is redrawing every chart that changed, about 0.1 s a chart here, so a page
     whose controls feed four views answers a slider in the time of one only when the other three are not on
     the page. Streamlit's tabs build every tab unless they track the open one (on_change); then a switch
     reruns the page, which draws that tab's view. The open tab is a field like any other: kept across page
-    switches and written to the URL.
+    switches and written to the URL. `controls` names, by view, the URL parameters of the controls drawn
+    inside a view: those of the closed views stay in the URL (PageState.carry).
     """
     value = field.valid(state.get(field))
     state.set(field, value)
@@ -81,6 +88,7 @@ def views(field: Field, state: PageState, *, container: Any = st) -> tuple[Any, 
         st.session_state[key] = field.label_of(value)
     tabs = container.tabs(list(labels), key=key, on_change=_commit_view, args=(field, state, labels))
     state.record(field, value)
+    state.carry(name for view, names in (controls or {}).items() if view != value for name in names)
     return value, tabs[field.options.index(value)]
 
 

@@ -192,6 +192,8 @@ def test_toggles_and_split_rerun_cleanly(widget, key, value):
         slices = _figure(_open(at, "slices"), "landscape.fig.slices")
         assert slices["layout"]["yaxis"]["type"] == "log"
         assert len(at.get("plotly_chart")) == 1 and at.query_params["view"] == "slices"  # only that view
+        shared = _page({**dict(at.query_params), "point.y": "0.05"})  # a control of the closed surfaces view
+        assert not shared.warning and shared.query_params["point.y"] == "0.05"
     else:
         _check_grid(spec, ["cross_entropy", "focal"], split="test")  # the clean test set
         assert at.query_params["split"] == "test"

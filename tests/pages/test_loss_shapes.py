@@ -91,6 +91,10 @@ def test_only_the_open_view_is_built_and_the_url_names_it():
     _open(at, "weight")  # not offered here: the first view instead
     assert "view" not in at.query_params and len(_figures(at)) == 1
     assert _page({"view": "sideways"}).warning[0].value.startswith("Ignored URL parameter `view=sideways`")
+    # the simplex's own control lives in its closed view: kept in the URL, read when the view opens
+    at = _page({"losses": "cross_entropy,focal", "simplex": "focal"})
+    assert not at.warning and at.query_params["simplex"] == "focal"
+    assert "Focal" in _figures(_open(at, "simplex"))[0]["layout"]["title"]["text"]
 
 
 def test_changing_the_task_reruns_with_that_task_losses():

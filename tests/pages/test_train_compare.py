@@ -31,6 +31,13 @@ def _figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def _open(at: AppTest, view: str) -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
+    a tab; tests/test_browser.py clicks one on Loss shapes)."""
+    at.session_state["_lv.train"] = {**dict(at.session_state["_lv.train"]), "view": view}
+    return at.run()
+
+
 def _texts(elements) -> str:
     return " | ".join(e.value for e in elements)
 
@@ -77,9 +84,21 @@ def test_train_tiny_config_shows_figures_metrics_and_histograms():
     assert not at.exception and not at.error
     result = _result(at)
     assert result.names == ["cross_entropy", "gce", "logistic"]
-    assert len(at.get("plotly_chart")) == 3  # boundaries, curves, gradient weights
-    assert next(iter(at.table[0].value["loss"])) == "Cross-entropy"
+    assert [tab.label for tab in at.tabs] == [
+        "Decision boundaries",
+        "Training curves",
+        "Per-sample gradient weight",
+    ]
+    assert len(at.get("plotly_chart")) == 1  # only the open view is built: the boundaries
+    assert next(iter(at.table[0].value["loss"])) == "Cross-entropy"  # with the metrics under them
     assert at.query_params["trained"] == "1"  # a shared link trains and shows the same view
+    (curves,) = _figures(_open(at, "curves"))
+    assert "Cross-entropy" in {t.get("name") for t in curves["data"]}
+    (weights,) = _figures(_open(at, "weights"))
+    assert weights["data"] and at.query_params["view"] == "weights"
+    assert (
+        _page(dict(at.query_params)).get("plotly_chart")[0].proto.spec == at.get("plotly_chart")[0].proto.spec
+    )
     # identical initial weights for the two multiclass losses
     a, b = (result.histories[n].snapshots[0] for n in ("cross_entropy", "gce"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -105,14 +124,14 @@ def test_points_and_loss_axis_controls_rerun_their_own_views():
     at.toggle(key="train.points").set_value(False).run()
     boundaries = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not [t for t in boundaries["data"] if t["type"] == "scatter"]  # the maps without the points
-    at.selectbox(key="train.loss_scale").set_value("symlog").run()
+    _open(at, "curves").selectbox(key="train.loss_scale").set_value("symlog").run()
     assert not at.exception
     assert at.query_params["loss_scale"] == "symlog" and at.query_params["points"] == "0"
 
 
 def test_a_shared_link_keeps_the_settings_of_views_drawn_after_a_fragment():
     """The boundary view is a fragment drawn mid-page: the URL is read in full before it is written."""
-    at = _page({**TINY, "trained": "1", "loss_scale": "symlog", "points": "0"})
+    at = _page({**TINY, "trained": "1", "loss_scale": "symlog", "points": "0", "view": "curves"})
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     assert at.selectbox(key="train.loss_scale").value == "symlog"
     assert at.query_params["loss_scale"] == "symlog" and at.query_params["points"] == "0"
@@ -169,7 +188,7 @@ def test_regression_preset_fills_the_controls_and_trains():
     assert not at.exception and not at.error
     assert at.selectbox(key="train.dataset").value == "sine"
     assert _result(at).experiment == PRESETS["robust_regression"].experiment  # the controls hold it exactly
-    assert len(at.get("plotly_chart")) == 3  # fitted curves, training curves, weights
+    assert next(tab.label for tab in at.tabs) == "Fitted curves" and len(at.get("plotly_chart")) == 1
     r2 = list(at.table[0].value["test R²"])  # squared, Huber, Cauchy: the preset's order
     assert r2[2] > r2[0]
 

@@ -316,3 +316,66 @@ def test_each_task_keeps_its_own_loss_list_shown_as_plain_losses(test_loss):
     at.radio(key="demo.task").set_value("regression").run()
     assert at.multiselect(key="demo.losses.regression").value == [test_loss]
     assert at.query_params["losses"] == test_loss and not at.warning
+
+
+# ------------------------------------------------------------------------------- view tabs and carry
+
+
+def _views_script():
+    import streamlit as st
+
+    from lossviz.ui import widgets
+    from lossviz.ui.fields import Field
+    from lossviz.ui.state import PageState
+
+    state = PageState("tabs")
+    view_field = Field("view", "View", "tabs", "a", options=("a", "b"), format={"a": "A", "b": "B"}.get)
+    view, tab = widgets.views(view_field, state, controls={"a": ("k",), "b": ("m",)})
+    with tab:
+        if view == "a":
+            st.session_state["_seen"] = widgets.draw(Field("k", "K", "int", 3, low=1, high=10), state)
+        else:
+            st.session_state["_seen"] = widgets.draw(Field("m", "M", "radio", "x", options=("x", "y")), state)
+    state.sync()
+
+
+def _views_app(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_function(_views_script, default_timeout=30)
+    at.query_params.update(query or {})
+    return at.run()
+
+
+def _open_tab(at: AppTest, view: str) -> AppTest:
+    at.session_state["_lv.tabs"] = {**dict(at.session_state["_lv.tabs"]), "view": view}
+    return at.run()
+
+
+def test_view_tabs_build_only_the_open_view_and_name_it_in_the_url():
+    at = _views_app()
+    assert not at.exception and [t.label for t in at.tabs] == ["A", "B"]
+    assert at.session_state["_seen"] == 3 and len(at.slider) == 1 and not at.radio  # only view A is built
+    assert dict(at.query_params) == {}
+    _open_tab(at, "b")
+    assert at.session_state["_seen"] == "x" and not at.slider and at.query_params["view"] == "b"
+    assert _views_app({"view": "nowhere"}).warning  # an unknown view warns, the first one opens
+
+
+def test_a_closed_views_controls_stay_in_the_url_and_are_read_when_it_opens():
+    at = _views_app({"k": "7", "m": "y"})  # m belongs to the closed view B: kept unparsed, no warning
+    assert not at.exception and not at.warning
+    assert at.session_state["_seen"] == 7 and dict(at.query_params) == {"k": "7", "m": "y"}
+    _open_tab(at, "b")
+    assert at.session_state["_seen"] == "y"  # read when its control is first drawn
+    assert dict(at.query_params) == {"k": "7", "m": "y", "view": "b"}  # k, now closed, keeps its last value
+    at.radio(key="tabs.m").set_value("x").run()
+    assert dict(at.query_params) == {"k": "7", "view": "b"}  # back to its default: out of the URL
+    _open_tab(at, "a")
+    assert dict(at.query_params) == {"k": "7"}
+
+
+def test_a_closed_views_garbage_warns_when_the_view_opens():
+    at = _views_app({"m": "purple"})
+    assert not at.warning and at.query_params["m"] == "purple"
+    _open_tab(at, "b")
+    assert any("m=purple" in w.value for w in at.warning)
+    assert at.session_state["_seen"] == "x" and "m" not in at.query_params
