@@ -90,7 +90,8 @@ def reliability() -> None:
 
 
 # One view at a time: a step then redraws one chart, not five (see widgets.views).
-view, tab = widgets.views(VIEW, page.state)
+in_views = {"boundaries": (POINTS.url_name,), "calibration": (BINS.url_name, OVERLAY.url_name)}
+view, tab = widgets.views(VIEW, page.state, controls=in_views)  # a closed view's controls stay in the URL
 with tab:
     if view == "boundaries":
         boundaries()

@@ -139,6 +139,9 @@ def test_a_view_url_opens_that_view_with_only_its_charts() -> None:
     assert all("α = 0.5" in t for t in _titles(at, 0))
     _open(at, "boundaries")
     assert "view" not in at.query_params and len(at.get("plotly_chart")) == 1  # the default leaves the URL
+    shared = _page({**TINY, "losses": "kd", "view": "targets", "bins": "20", "points": "0"})  # closed views'
+    assert not shared.warning and (shared.query_params["bins"], shared.query_params["points"]) == ("20", "0")
+    assert _open(shared, "calibration").slider(key="distillation.bins").value == 20  # read when it opens
     assert (
         _page({**TINY, "losses": "kd", "view": "x"})
         .warning[0]
