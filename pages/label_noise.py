@@ -77,6 +77,18 @@ SEEDS = Field(
 BACKEND = Field(
     "backend", "Run on", "radio", "processes", options=tuple(BACKEND_TITLES), format=BACKEND_TITLES.get
 )
+# Each section shows one view at a time, so a step redraws one chart (see widgets.views).
+PREVIEWS = {"transition": "Realised transition", "points": "Training labels"}
+PREVIEW_VIEW = Field("preview", "Preview", "tabs", "transition", options=tuple(PREVIEWS), format=PREVIEWS.get)
+VIEWS = {
+    "accuracy": "Accuracy",
+    "gain": "Gain over cross-entropy",  # offered when cross-entropy is swept with another loss
+    "ece": "Calibration (ECE)",
+    "heatmaps": "Heat maps",
+}
+VIEW = Field("view", "View", "tabs", "accuracy", options=tuple(VIEWS), format=VIEWS.get)
+FLIPS = {"memorisation": "Memorisation", "weights": "Gradient weight"}
+FLIPS_VIEW = Field("flips", "Flipped labels", "tabs", "memorisation", options=tuple(FLIPS), format=FLIPS.get)
 
 page = Page(
     "noise",
@@ -111,7 +123,7 @@ except ValueError as err:
 k = clean.n_classes
 
 st.subheader("1 · The noise")
-left, middle, right = st.columns([1.1, 1, 1.2])
+left, right = st.columns([1.1, 2.2])
 with left:
     kind = page.control(KIND)
     st.caption(KIND_NOTES[kind])
@@ -140,26 +152,30 @@ try:
     )  # fmt: skip
 except ValueError as err:
     page.stop(f"This study cannot be set up: {err}", "error")
-try:
-    preview = runs.dataset(replace(base.data, label_noise=preview_rate))
-except ValueError as err:  # e.g. a class map asked for more flips than its source classes hold
-    middle.error(f"This noise cannot be applied at {preview_rate:.0%}: {err}")
-else:
-    realised = noise.realised_transition(preview.y_train_clean, preview.y_train, k)
-    charts.show(
-        middle, figures.transition_figure, key="noise.fig.transition",
-        matrix=realised, class_names=preview.class_names, title="Realised transition",
-        subtitle=f"{preview.noisy_mask.sum()} of {len(preview.y_train)} training labels flipped "
-        f"({preview.noisy_mask.mean():.0%}), seed 0",
-    )  # fmt: skip
-    charts.show(
-        right,
-        figures.noisy_points_figure,
-        key="noise.fig.points",
-        data=preview,
-        xy=preview.view_2d(preview.X_train),
-        title=f"Training labels at {preview_rate:.0%} noise",
-    )
+preview_view, preview_tab = widgets.views(PREVIEW_VIEW, page.state, container=right)
+with preview_tab:
+    try:
+        preview = runs.dataset(replace(base.data, label_noise=preview_rate))
+    except ValueError as err:  # e.g. a class map asked for more flips than its source classes hold
+        st.error(f"This noise cannot be applied at {preview_rate:.0%}: {err}")
+    else:
+        if preview_view == "transition":
+            realised = noise.realised_transition(preview.y_train_clean, preview.y_train, k)
+            charts.show(
+                st, figures.transition_figure, key="noise.fig.transition",
+                matrix=realised, class_names=preview.class_names, title="Realised transition",
+                subtitle=f"{preview.noisy_mask.sum()} of {len(preview.y_train)} training labels flipped "
+                f"({preview.noisy_mask.mean():.0%}), seed 0",
+            )  # fmt: skip
+        else:
+            charts.show(
+                st,
+                figures.noisy_points_figure,
+                key="noise.fig.points",
+                data=preview,
+                xy=preview.view_2d(preview.X_train),
+                title=f"Training labels at {preview_rate:.0%} noise",
+            )
 
 # ----------------------------------------------------------------------------------------------- the sweep
 st.subheader("2 · The sweep")
@@ -244,56 +260,66 @@ labels = {c.name: runs.run_label(c) for c in study.losses}  # legends: the loss 
 titles = {c.name: study_ui.panel_title(c) for c in study.losses}  # small multiples: two lines
 short = {c.name: losses.get(c.name).title for c in study.losses}  # heat-map rows
 accuracy = noise.rate_bands(study_ui.metric_records(jobs, found, "test_acc"))
-calibration = noise.rate_bands(study_ui.metric_records(jobs, found, "ece"))
-band_note = "mean over seeds; band: its 95% t interval, mean ± t·s/√n (none with one seed)"
-charts.show(
-    st, figures.rate_curves_figure, key="noise.fig.accuracy",
-    panels=study_ui.band_panels(accuracy, labels), title="Clean test accuracy",
-    y_title="test accuracy", subtitle=band_note, bounds=(0.0, 1.0),
-)  # fmt: skip
-reference = "cross_entropy"
-if reference in labels and len(labels) > 1:
-    gains = noise.rate_bands(study_ui.gain_records(jobs, found, "test_acc", reference))
-    others = {n: label for n, label in labels.items() if n != reference}
-    if gains:
-        charts.show(
-            st, figures.rate_curves_figure, key="noise.fig.gain",
-            panels=study_ui.band_panels(gains, others),
-            title=f"Test accuracy gain over {labels[reference]}, paired by seed",
-            y_title="accuracy − cross-entropy's", subtitle="same seed = same points, flips and initial "
-            "weights; 95% t interval of the paired differences",
-        )  # fmt: skip
-        ahead = study_ui.ahead_of(gains, others)
-        if ahead:
-            st.success("Ahead of cross-entropy (paired 95% interval above 0): " + "; ".join(ahead) + ".")
-        else:
-            st.info("No loss is ahead of cross-entropy with a paired 95% interval above 0 at any rate.")
-        st.caption(
-            "Measured on the defaults (80 jobs): MAE and ELR lead cross-entropy at 40% and 60% noise, GCE at "
-            "20–40%, all with paired intervals above 0. The unpaired bands above overlap more because each "
-            "seed draws new blob centres (seed 0's clusters overlap: clean accuracy 0.81 against 0.97–0.98); "
-            "with 3 seeds (t = 4.3 instead of 3.2) fewer of the paired intervals clear 0."
-        )
-charts.show(
-    st, figures.rate_curves_figure, key="noise.fig.ece",
-    panels=study_ui.band_panels(calibration, labels), title="Expected calibration error (15 bins)",
-    y_title="test ECE (lower is better)", subtitle=band_note, bounds=(0.0, 1.0),
-)  # fmt: skip
 swept = sorted({r for b in accuracy.values() for r in b.rates})
-order = [name for name in labels if name in accuracy]
-left, right = st.columns(2)
-charts.show(
-    left, figures.rate_heatmap_figure, key="noise.fig.heat_accuracy",
-    labels=[short[n] for n in order], rates=np.asarray(swept),
-    values=study_ui.heatmap_values(accuracy, order, swept), title="Mean clean test accuracy",
-    colorbar_title="accuracy",
-)  # fmt: skip
-charts.show(
-    right, figures.rate_heatmap_figure, key="noise.fig.heat_ece",
-    labels=[short[n] for n in order], rates=np.asarray(swept),
-    values=study_ui.heatmap_values(calibration, order, swept), title="Mean test ECE",
-    colorbar_title="ECE", higher_is_better=False,
-)  # fmt: skip
+band_note = "mean over seeds; band: its 95% t interval, mean ± t·s/√n (none with one seed)"
+reference = "cross_entropy"
+paired = reference in labels and len(labels) > 1
+view, tab = widgets.views(replace(VIEW, options=tuple(v for v in VIEWS if v != "gain" or paired)), page.state)
+with tab:
+    if view == "accuracy":
+        charts.show(
+            st, figures.rate_curves_figure, key="noise.fig.accuracy",
+            panels=study_ui.band_panels(accuracy, labels), title="Clean test accuracy",
+            y_title="test accuracy", subtitle=band_note, bounds=(0.0, 1.0),
+        )  # fmt: skip
+    elif view == "gain":
+        gains = noise.rate_bands(study_ui.gain_records(jobs, found, "test_acc", reference))
+        others = {n: label for n, label in labels.items() if n != reference}
+        if not gains:
+            st.info(f"No seed has finished runs of both {labels[reference]} and another loss to pair.")
+        else:
+            charts.show(
+                st, figures.rate_curves_figure, key="noise.fig.gain",
+                panels=study_ui.band_panels(gains, others),
+                title=f"Test accuracy gain over {labels[reference]}, paired by seed",
+                y_title="accuracy − cross-entropy's", subtitle="same seed = same points, flips and initial "
+                "weights; 95% t interval of the paired differences",
+            )  # fmt: skip
+            ahead = study_ui.ahead_of(gains, others)
+            if ahead:
+                st.success("Ahead of cross-entropy (paired 95% interval above 0): " + "; ".join(ahead) + ".")
+            else:
+                st.info("No loss is ahead of cross-entropy with a paired 95% interval above 0 at any rate.")
+            st.caption(
+                "Measured on the defaults (80 jobs): MAE and ELR lead cross-entropy at 40% and 60% noise, "
+                "GCE at 20–40%, all with paired intervals above 0. The unpaired bands of the accuracy view "
+                "overlap more because each seed draws new blob centres (seed 0's clusters overlap: clean "
+                "accuracy 0.81 against 0.97–0.98); with 3 seeds (t = 4.3 instead of 3.2) fewer of the paired "
+                "intervals clear 0."
+            )
+    elif view == "ece":
+        calibration = noise.rate_bands(study_ui.metric_records(jobs, found, "ece"))
+        charts.show(
+            st, figures.rate_curves_figure, key="noise.fig.ece",
+            panels=study_ui.band_panels(calibration, labels), title="Expected calibration error (15 bins)",
+            y_title="test ECE (lower is better)", subtitle=band_note, bounds=(0.0, 1.0),
+        )  # fmt: skip
+    else:
+        calibration = noise.rate_bands(study_ui.metric_records(jobs, found, "ece"))
+        order = [name for name in labels if name in accuracy]
+        left, right = st.columns(2)
+        charts.show(
+            left, figures.rate_heatmap_figure, key="noise.fig.heat_accuracy",
+            labels=[short[n] for n in order], rates=np.asarray(swept),
+            values=study_ui.heatmap_values(accuracy, order, swept), title="Mean clean test accuracy",
+            colorbar_title="accuracy",
+        )  # fmt: skip
+        charts.show(
+            right, figures.rate_heatmap_figure, key="noise.fig.heat_ece",
+            labels=[short[n] for n in order], rates=np.asarray(swept),
+            values=study_ui.heatmap_values(calibration, order, swept), title="Mean test ECE",
+            colorbar_title="ECE", higher_is_better=False,
+        )  # fmt: skip
 
 st.subheader("4 · What the models do with the flipped labels")
 noisy_rates = tuple(f"{r:g}" for r in swept if r > 0)
@@ -314,31 +340,37 @@ if not views:
 shown = [name for name in labels if name in views]
 seed_counts = {views[n][2] for n in shown}
 pooled = f"samples of {'/'.join(map(str, sorted(seed_counts)))} seeds pooled"
-charts.show(
-    st, figures.memorisation_figure, key="noise.fig.memorisation",
-    panels=[figures.MemorisationPanel(n, titles[n], views[n][0]) for n in shown],
-    title=f"Memorisation at {at:.0%} noise (Liu et al. 2020, Fig. 1)",
-    subtitle=f"predictions on the training set at {study_ui.SNAPSHOTS} snapshots; {pooled}",
-)  # fmt: skip
-st.caption(
-    "Cross-entropy first fits the clean structure (mislabelled samples predicted as their true class: early "
-    "learning), then memorises the wrong labels; robust losses keep predicting the true class longer."
-)
-charts.show(
-    st, figures.gradient_weight_figure, key="noise.fig.weights",
-    panels=[figures.WeightPanel(n, titles[n], views[n][1]) for n in shown],
-    title=f"Per-sample gradient weight |∂L/∂z|, clean against mislabelled, at {at:.0%} noise",
-    subtitle=f"median and quartiles over the training samples; {pooled}; each panel on its own scale",
-)  # fmt: skip
-st.caption(
-    "How hard each sample pulls on the model, against the label it was given. Cross-entropy's pull grows "
-    "with the loss, so mislabelled samples pull hardest until they are memorised; bounded losses (MAE, GCE) "
-    "give confidently wrong samples little weight."
-    + (
-        " ELR's weight is measured with its running target replaced by the current prediction (the store "
-        "keeps no training-time target), so its panel shows the regulariser at that target, not training."
-        if "elr" in shown
-        else ""
-    )
-)
+flips_view, flips_tab = widgets.views(FLIPS_VIEW, page.state)
+with flips_tab:
+    if flips_view == "memorisation":
+        charts.show(
+            st, figures.memorisation_figure, key="noise.fig.memorisation",
+            panels=[figures.MemorisationPanel(n, titles[n], views[n][0]) for n in shown],
+            title=f"Memorisation at {at:.0%} noise (Liu et al. 2020, Fig. 1)",
+            subtitle=f"predictions on the training set at {study_ui.SNAPSHOTS} snapshots; {pooled}",
+        )  # fmt: skip
+        st.caption(
+            "Cross-entropy first fits the clean structure (mislabelled samples predicted as their true "
+            "class: early learning), then memorises the wrong labels; robust losses keep predicting the true "
+            "class longer."
+        )
+    else:
+        charts.show(
+            st, figures.gradient_weight_figure, key="noise.fig.weights",
+            panels=[figures.WeightPanel(n, titles[n], views[n][1]) for n in shown],
+            title=f"Per-sample gradient weight |∂L/∂z|, clean against mislabelled, at {at:.0%} noise",
+            subtitle=f"median and quartiles over the training samples; {pooled}; each panel on its own scale",
+        )  # fmt: skip
+        st.caption(
+            "How hard each sample pulls on the model, against the label it was given. Cross-entropy's pull "
+            "grows with the loss, so mislabelled samples pull hardest until they are memorised; bounded "
+            "losses (MAE, GCE) give confidently wrong samples little weight."
+            + (
+                " ELR's weight is measured with its running target replaced by the current prediction (the "
+                "store keeps no training-time target), so its panel shows the regulariser at that target, "
+                "not training."
+                if "elr" in shown
+                else ""
+            )
+        )
 page.finish()

@@ -1,7 +1,8 @@
 """The Label-noise study page under AppTest: the noise designer, a sweep started on the page running in the
 background into a store (LOSSVIZ_STORE = a temporary directory), resume after a restart without recomputing,
-reattaching after a reload, cancel, failed jobs, the transition-matrix check, URL state, page switches and the
-byte budget. Tiny experiments on the serial backend (8 jobs of a 16-wide MLP, 50 epochs)."""
+reattaching after a reload, cancel, failed jobs, the transition-matrix check, one view per section built at a
+time, URL state, page switches and the byte budget. Tiny experiments on the serial backend (8 jobs of a
+16-wide MLP, 50 epochs)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ def _page(query: dict[str, str]) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
     at.query_params.update(query)
     return at.run()
+
+
+def _open(at: AppTest, view: str, tabs: str = "view") -> AppTest:
+    """Open a view tab as a click does: its on_change makes it the stored value of the section's tabs field
+    ("preview", "view" or "flips"; AppTest cannot click a tab, the browser test does)."""
+    store = dict(at.session_state["_lv.noise"])
+    at.session_state["_lv.noise"] = {**store, tabs: view}
+    return at.run()
+
+
+def _tabs(at: AppTest) -> list[str]:
+    return [tab.label for tab in at.tabs]
 
 
 def _texts(elements) -> str:
@@ -119,7 +132,8 @@ def filled_store(finished_store, tmp_path, monkeypatch) -> Path:
 def test_default_page_designs_the_noise_and_offers_the_sweep(empty_store) -> None:
     at = _page({})
     assert not at.exception and not at.error
-    assert _titles(at) == ["Realised transition", "Training labels at 40% noise"]
+    assert _tabs(at) == ["Realised transition", "Training labels"]
+    assert _titles(at) == ["Realised transition"]  # only the open preview is built
     assert "**80 jobs**: 4 rates × 5 losses × 4 seeds" in _texts(at.markdown)
     assert [b.label for b in at.button] == ["Run sweep"]
     assert "No results yet" in _texts(at.info)
@@ -129,6 +143,10 @@ def test_default_page_designs_the_noise_and_offers_the_sweep(empty_store) -> Non
     # the realised matrix is the one the preview data holds: 40% symmetric noise on 280 training points
     t = np.asarray(_chart(at, "Realised transition")["data"][0]["z"], float)
     assert np.allclose(t.sum(1), 1) and abs(np.diag(t).mean() - 0.6) < 0.05
+    assert _titles(_open(at, "points", "preview")) == ["Training labels at 40% noise"]
+    assert at.query_params["preview"] == "points"
+    at.slider(key="noise.rate").set_value(0.2).run()  # the preview rate redraws the open chart only
+    assert not at.exception and _titles(at) == ["Training labels at 20% noise"]
 
 
 def test_a_sweep_started_on_the_page_fills_the_store_and_the_results(filled_store) -> None:
@@ -137,13 +155,15 @@ def test_a_sweep_started_on_the_page_fills_the_store_and_the_results(filled_stor
     assert "Every job of this sweep is in the store." in _texts(at.success)
     store = Store(filled_store)
     assert store.counts()["done"] == 8
-    titles = _titles(at)
-    assert titles[2:5] == [
-        "Clean test accuracy",
-        "Test accuracy gain over Cross-entropy, paired by seed",
-        "Expected calibration error (15 bins)",
-    ]
-    assert "Memorisation at 40% noise" in titles[-2] and "gradient weight" in titles[-1]
+    assert _tabs(at) == [
+        "Realised transition", "Training labels",
+        "Accuracy", "Gain over cross-entropy", "Calibration (ECE)", "Heat maps",
+        "Memorisation", "Gradient weight",
+    ]  # fmt: skip
+    titles = _titles(at)  # one chart per section: the open view of each
+    assert titles[:2] == ["Realised transition", "Clean test accuracy"] and len(titles) == 3
+    assert "Memorisation at 40% noise" in titles[2]
+    assert "early learning" in _texts(at.caption)
     # the accuracy curve is the seed mean of what the store holds, independently recomputed here
     accuracy: dict[tuple[str, float], list[float]] = {}
     for r in store.list():
@@ -155,7 +175,35 @@ def test_a_sweep_started_on_the_page_fills_the_store_and_the_results(filled_stor
     expected = [np.mean(accuracy[("cross_entropy", rate)]) for rate in (0.0, 0.4)]
     np.testing.assert_allclose(curve["y"], expected, atol=1e-6)
     sizes = [len(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(sizes) == 9 and max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, sizes
+    _open(at, "gain")
+    assert _titles(at)[1] == "Test accuracy gain over Cross-entropy, paired by seed" and len(_titles(at)) == 3
+    assert "paired intervals above 0" in _texts(at.caption)
+    gain = next(t for t in _chart(at, _titles(at)[1])["data"] if t.get("name", "").startswith("Generalized"))
+    np.testing.assert_allclose(gain["x"], [0.0, 0.4])
+    sizes += [len(c.proto.spec) for c in at.get("plotly_chart")[1:2]]
+    assert _titles(_open(at, "ece"))[1] == "Expected calibration error (15 bins)" and len(_titles(at)) == 3
+    sizes += [len(c.proto.spec) for c in at.get("plotly_chart")[1:2]]
+    assert _titles(_open(at, "heatmaps"))[1:3] == ["Mean clean test accuracy", "Mean test ECE"]
+    sizes += [len(c.proto.spec) for c in at.get("plotly_chart")[1:3]]
+    assert len(_titles(at)) == 4  # the preview, two heat maps, the memorisation curves
+    assert "gradient weight" in _titles(_open(at, "weights", "flips"))[-1] and len(_titles(at)) == 4
+    assert "bounded losses" in _texts(at.caption)
+    sizes.append(len(at.get("plotly_chart")[-1].proto.spec))
+    assert len(sizes) == 8 and max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, sizes
+
+
+def test_a_view_url_opens_those_views_with_only_their_charts(filled_store) -> None:
+    query = {**TINY, "preview": "points", "view": "ece", "flips": "weights"}
+    at = _page(query)
+    assert not at.exception and not at.error and not at.warning
+    titles = _titles(at)
+    assert titles[:2] == ["Training labels at 40% noise", "Expected calibration error (15 bins)"]
+    assert len(titles) == 3 and "gradient weight" in titles[2]
+    assert {k: at.query_params[k] for k in ("preview", "view", "flips")} == {
+        "preview": "points", "view": "ece", "flips": "weights",
+    }  # fmt: skip
+    _open(at, "accuracy")  # the default view leaves the URL
+    assert "view" not in at.query_params and _titles(at)[1] == "Clean test accuracy"
 
 
 def test_widening_the_sweep_after_a_restart_computes_only_the_missing_jobs(filled_store) -> None:
