@@ -1,7 +1,8 @@
 """RL with verifiable rewards on a tabular task: several prompts, each a softmax over K answers with its own
 correct set, trained with REINFORCE, RLOO, GRPO, PPO's clip (symmetric or clip-higher) or a label-free
 majority vote, plus a KL penalty, an entropy bonus, EPO's entropy band and a novelty bonus; then the pass@N
-loss against plain likelihood. The math is lossviz.rl; its presets' claims are measured there.
+loss against plain likelihood. The math is lossviz.rl; its presets' claims are measured there. One view at a
+time, in tabs (widgets.views): a slider step redraws one chart, not five.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import streamlit as st
 
 from lossviz import rl
 from lossviz.figures import rl as figures
-from lossviz.ui import charts
+from lossviz.ui import charts, widgets
 from lossviz.ui import rl as cached
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
@@ -54,6 +55,14 @@ TERMS = (
                "this one."),
 )  # fmt: skip
 PLAIN = Field("plain", "Dotted: each objective without the diversity terms", "toggle", True)
+VIEWS = {
+    "entropy": "Entropy",
+    "reward": "Reward",
+    "pass_at_k": "pass@k",
+    "policy": "π per prompt",
+    "likelihood": "pass@N loss vs likelihood",
+}
+VIEW = Field("view", "View", "tabs", "entropy", options=tuple(VIEWS), format=VIEWS.get)
 PRESET_FIELDS = (VARIANTS, *TASK, *TERMS, PLAIN, cached.K_VIEW, cached.N_FIELD)
 PRESET_TITLES = {
     "entropy_collapse": "Entropy collapse",
@@ -64,6 +73,7 @@ PRESET_TITLES = {
     "novelty": "Majority vote + novelty",
     "pass_at_n": "pass@N vs likelihood",
 }
+PRESET_VIEWS = {"pass_at_n": "likelihood"}  # the view a preset's claim is read in; the others: the entropy
 
 page = Page(
     "rl",
@@ -86,6 +96,7 @@ def load_preset(name: str) -> None:
     for field in PRESET_FIELDS:
         page.state.set(field, tuple(settings[field.key]) if field is VARIANTS else settings[field.key])
     cached.reset_policy_view(page)
+    page.state.set(VIEW, PRESET_VIEWS.get(name, "entropy"))
 
 
 st.markdown("**Presets** (seed 0, one click sets every control and trains; the captions say what they show):")
@@ -118,62 +129,89 @@ if settings["n_correct"] > settings["answers"]:
 if not chosen:
     page.stop("Pick at least one objective in the sidebar.")
 
-plain_settings = rl.without_diversity(settings)
-jobs = [(key, False) for key in chosen]  # (objective, without the diversity terms)
-if show_plain:  # the dotted comparison runs, where the diversity terms change anything for that objective
-    jobs += [(key, True) for key in chosen if rl.uses_diversity(key, settings)]
-bar = st.progress(0.0, text="Training…")
-runs = {}
-try:
-    for i, (key, plain) in enumerate(jobs):
-        bar.progress(i / len(jobs), text=f"Training {LABELS[key]} ({i + 1}/{len(jobs)})…")
-        runs[key, plain] = cached.variant_run(key, **(plain_settings if plain else settings))
-except ValueError as err:
+# One view at a time: a slider step then redraws one chart (see widgets.views).
+view, tab = widgets.views(VIEW, page.state)
+closed = {
+    "pass_at_k": (cached.K_VIEW,),
+    "policy": (
+        cached.objective_field({key: LABELS[key] for key in chosen}),
+        cached.kept_step(settings["steps"]),
+    ),
+    "likelihood": (cached.N_FIELD,),
+}
+cached.keep(page, [field for v, fields in closed.items() if v != view for field in fields])
+
+
+def trained_panels() -> list[figures.RunPanel]:
+    """Every chosen objective's run (and its dotted run without the diversity terms), cached per setting."""
+    plain_settings = rl.without_diversity(settings)
+    jobs = [(key, False) for key in chosen]  # (objective, without the diversity terms)
+    if show_plain:  # the dotted comparison runs, where the diversity terms change anything for that objective
+        jobs += [(key, True) for key in chosen if rl.uses_diversity(key, settings)]
+    bar = st.progress(0.0, text="Training…")
+    runs = {}
+    try:
+        for i, (key, plain) in enumerate(jobs):
+            bar.progress(i / len(jobs), text=f"Training {LABELS[key]} ({i + 1}/{len(jobs)})…")
+            runs[key, plain] = cached.variant_run(key, **(plain_settings if plain else settings))
+    except ValueError as err:
+        bar.empty()
+        page.stop(f"Could not train: {err}", level="error")
     bar.empty()
-    page.stop(f"Could not train: {err}", level="error")
-bar.empty()
-panels = [
-    figures.RunPanel(key, LABELS[key], runs[key, False], runs.get((key, True))) for key in chosen
-]  # fmt: skip
+    return [figures.RunPanel(key, LABELS[key], runs[key, False], runs.get((key, True))) for key in chosen]
 
-left, right = st.columns(2)
-charts.show(left, figures.reward_figure, key="rl.fig.reward", panels=panels)
-charts.show(right, figures.entropy_figure, key="rl.fig.entropy", panels=panels, K=settings["answers"])
-st.caption(
-    "Reward: what each objective is paid per sample, averaged over the step's groups (majority vote: "
-    "agreement with the group's majority, plus novelty; everything else: the verifier's 0/1). Entropy: the "
-    "mean over prompts of H(π); it starts below log K unless the initial spread is 0. Dotted: the same "
-    "objective with the entropy bonus, the EPO band and novelty switched off."
-)
-cached.pass_at_k_view(page, panels)
-st.caption(
-    "pass@1 is the mean mass on the correct answers. With the verifier, measured on the default task (seeds "
-    "0–4): the entropy collapses (GRPO 1.8–2.2 → 0.03–0.14 nats) while pass@1 climbs to meet pass@16; no "
-    "prompt's pass@16 fell — the prompts share no parameters, so sharpening one cannot cost another its "
-    "coverage (the literature's drop of pass@k at large k needs a shared model). An entropy bonus of 0.3 "
-    "keeps GRPO at 0.24–0.44 nats with pass@1 0.96–0.98; the EPO band slows the fall (0.17–0.28). "
-    "Clip-higher keeps no more entropy than the symmetric clip here: an answer drawn c times in a group gets "
-    "c times the push, so the clip binds first on the frequent answer. Majority vote collapses every prompt "
-    "onto one answer, right or wrong (pass@16 0.56–0.80 → 0.07–0.19); a novelty weight above 1 keeps it open "
-    "(entropy 1.6–1.7, pass@16 0.49–0.69) but cannot make the right answer win without a label."
-)
-cached.policy_view(page, panels)
-st.caption(
-    "Each row is a prompt, each column an answer; rings mark the correct ones. Collapse is one dark cell per "
-    "row; majority vote's dark cells sit wherever the majority started."
-)
 
-st.header("pass@N loss vs plain likelihood")
-st.markdown(
-    "The same initial policy fine-tuned on every (prompt, correct answer) pair, by gradient descent on "
-    "cross-entropy or on the registered **pass@N** loss −log(1 − (1 − π_y)^N) (Chen et al., 2025, "
-    "*Rethinking Fine-Tuning when Scaling Test-Time Compute*), whose gradient fades once π_y ≫ 1/N."
-)
-cached.likelihood_view(page, settings)
-st.caption(
-    "Measured (preset, one correct answer per prompt, N = 16, seeds 0–4): cross-entropy drives the entropy "
-    "to 0.05 and pass@1 to 0.99; the pass@N loss keeps 1.90–2.06 nats and pass@1 0.42. Both reach pass@16 = "
-    "1.00 (cross-entropy first): a tabular policy can fit every prompt, so limiting confidence buys "
-    "diversity here, not a higher pass@N."
-)
+DOTTED = "Dotted: the same objective with the entropy bonus, the EPO band and novelty switched off."
+with tab:
+    if view == "likelihood":  # needs none of the RL runs
+        st.markdown(
+            "The same initial policy fine-tuned on every (prompt, correct answer) pair, by gradient descent "
+            "on cross-entropy or on the registered **pass@N** loss −log(1 − (1 − π_y)^N) (Chen et al., 2025, "
+            "*Rethinking Fine-Tuning when Scaling Test-Time Compute*), whose gradient fades once π_y ≫ 1/N."
+        )
+        cached.likelihood_view(page, settings)
+        st.caption(
+            "Measured (preset, one correct answer per prompt, N = 16, seeds 0–4): cross-entropy drives the "
+            "entropy to 0.05 and pass@1 to 0.99; the pass@N loss keeps 1.90–2.06 nats and pass@1 0.42. Both "
+            "reach pass@16 = 1.00 (cross-entropy first): a tabular policy can fit every prompt, so limiting "
+            "confidence buys diversity here, not a higher pass@N."
+        )
+    else:
+        panels = trained_panels()
+        if view == "entropy":
+            charts.show(
+                st, figures.entropy_figure, key="rl.fig.entropy", panels=panels, K=settings["answers"]
+            )
+            st.caption(
+                "The mean over prompts of the policy's entropy H(π); it starts below log K unless the "
+                "initial spread is 0. Collapse is the fall towards 0: the policy settles on one answer. "
+                + DOTTED
+            )
+        elif view == "reward":
+            charts.show(st, figures.reward_figure, key="rl.fig.reward", panels=panels)
+            st.caption(
+                "What each objective is paid per sample, averaged over the step's groups (majority vote: "
+                "agreement with the group's majority, plus novelty; everything else: the verifier's 0/1). "
+                + DOTTED
+            )
+        elif view == "pass_at_k":
+            cached.pass_at_k_view(page, panels)
+            st.caption(
+                "pass@1 is the mean mass on the correct answers. With the verifier, measured on the default "
+                "task (seeds 0–4): the entropy collapses (GRPO 1.8–2.2 → 0.03–0.14 nats) while pass@1 climbs "
+                "to meet pass@16; no prompt's pass@16 fell — the prompts share no parameters, so sharpening "
+                "one cannot cost another its coverage (the literature's drop of pass@k at large k needs a "
+                "shared model). An entropy bonus of 0.3 keeps GRPO at 0.24–0.44 nats with pass@1 0.96–0.98; "
+                "the EPO band slows the fall (0.17–0.28). Clip-higher keeps no more entropy than the "
+                "symmetric clip here: an answer drawn c times in a group gets c times the push, so the clip "
+                "binds first on the frequent answer. Majority vote collapses every prompt onto one answer, "
+                "right or wrong (pass@16 0.56–0.80 → 0.07–0.19); a novelty weight above 1 keeps it open "
+                "(entropy 1.6–1.7, pass@16 0.49–0.69) but cannot make the right answer win without a label."
+            )
+        else:
+            cached.policy_view(page, panels)
+            st.caption(
+                "Each row is a prompt, each column an answer; rings mark the correct ones. Collapse is one "
+                "dark cell per row; majority vote's dark cells sit wherever the majority started."
+            )
 page.finish()

@@ -1,10 +1,11 @@
 """The RL page's cached runs (lossviz.rl.train_variant, train_likelihood) keyed by their primitive arguments,
 and the fragments that redraw one view when its own control moves (pass@k's k, the policy's step, pass@N's
-N)."""
+N). The page shows one view at a time (widgets.views); `keep` holds the settings of the views that are not
+open."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -97,11 +98,20 @@ def pass_at_k_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     page.finish_fragment()
 
 
-def view_field(panels: Sequence[figures.RunPanel]) -> Field:
-    """The policy view's objective picker: the selected objectives, the last one by default."""
-    labels = {panel.key: panel.label for panel in panels}
+def keep(page: Page, fields: Iterable[Field]) -> None:
+    """Read and record the controls of the views that are not open, without drawing them: a view's settings
+    survive a look at another view, and the URL (a shared link) still carries them all."""
+    for field in fields:
+        value = field.valid(page.state.get(field))
+        page.state.set(field, value)
+        page.state.record(field, value)
+
+
+def objective_field(labels: Mapping[str, str]) -> Field:
+    """The policy view's objective picker: the selected objectives ({key: label}), the last one by default.
+    Not `view`, which names the page's open tab."""
     keys = tuple(labels)
-    return Field("view", "Objective shown", "select", keys[-1], options=keys, format=labels.get)
+    return Field("objective", "Objective shown", "select", keys[-1], options=keys, format=labels.get)
 
 
 def step_field(steps: Sequence[int]) -> Field:
@@ -109,9 +119,16 @@ def step_field(steps: Sequence[int]) -> Field:
     return Field("step", "Step", "select_slider", steps[-1], options=tuple(steps))
 
 
+def kept_step(steps: int) -> Field:
+    """The step slider's value while its view is closed. Its options are the run's stored steps: any whole
+    step is kept (the open view snaps it to a stored one), and the last, the slider's default, stays out of
+    the URL."""
+    return Field("step", "Step", "int", steps, low=0)
+
+
 def reset_policy_view(page: Page) -> None:
     """Back to the defaults (the last objective, the last step), e.g. when a preset loads."""
-    for key in ("view", "step"):
+    for key in ("objective", "step"):
         page.state.store().pop(key, None)
 
 
@@ -120,7 +137,7 @@ def policy_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     """One objective's pi over prompts and answers at one stored step, with its picker and step slider."""
     by_key = {panel.key: panel for panel in panels}
     left, right = st.columns([1, 2])
-    shown = page.control(view_field(panels), container=left)
+    shown = page.control(objective_field({panel.key: panel.label for panel in panels}), container=left)
     run = by_key[shown].run
     steps = tuple(int(s) for s in run.policy_steps)
     step = page.control(step_field(steps), container=right)
