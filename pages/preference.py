@@ -3,10 +3,13 @@ its reference, with each selected preference loss; what each does to pi(chosen) 
 reward, the KL to the reference and, for three answers, prompt 0's path on the simplex.
 
 The ASFT paper (Wang et al., 2024) observes that DPO lowers the rejected answer faster than it raises the
-chosen one; the page measures it on this policy (lossviz.preference, tests/test_preference_policy.py).
+chosen one; the page measures it on this policy (lossviz.preference, tests/test_preference_policy.py). One
+view at a time, in tabs (widgets.views): a slider step redraws one chart, not four.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
@@ -39,6 +42,13 @@ SEED = Field(
 )
 FIELDS = (EPOCHS, LR, PROMPTS, ANSWERS, SEED)
 EARLY = 10  # epochs over which the early changes of log pi are measured
+VIEWS = {
+    "probability": "π(chosen) and π(rejected)",
+    "margin": "Implicit reward margin",
+    "kl": "KL to π_ref",
+    "simplex": "Prompt 0 on the simplex",
+}
+VIEW = Field("view", "View", "tabs", "probability", options=tuple(VIEWS), format=VIEWS.get)
 
 page = Page(
     "preference",
@@ -67,44 +77,57 @@ if not found:
     page.stop()
 runs = {labels[n]: run for n, run in found.items()}
 
-charts.show(st, figures.probability_figure, key="preference.fig.probability", runs=runs)
-early = min(EARLY, arguments["epochs"])
-rows = []
-for label, run in runs.items():
-    d_chosen = float(run.log_chosen[early] - run.log_chosen[0])
-    d_rejected = float(run.log_rejected[early] - run.log_rejected[0])
-    rows.append(
-        {
-            "loss": label,
-            f"Δ log π(chosen), first {early} epochs": d_chosen,
-            f"Δ log π(rejected), first {early} epochs": d_rejected,
-            "rejected falls faster": abs(d_rejected) > abs(d_chosen) and d_rejected < 0,
-            "final π(chosen)": float(run.chosen[-1]),
-            "final π(rejected)": float(run.rejected[-1]),
-        }
-    )
-widgets.static_table(rows, decimals=3)
-st.caption(
-    "Solid: mean π(chosen) over prompts; dashed: mean π(rejected). The claim, measured: with tabular "
-    "logits, log π_w − log π_l = z_w − z_l, so a pairwise loss moves the two logits by equal and opposite"
-    " steps and the shared normaliser then lowers both answers alike; once π_w > π_l this makes log "
-    "π(rejected) fall faster than log π(chosen) rises (the table's first columns). For DPO it holds from "
-    "the first step when the policy starts uniform, and on seeds 0–5 of this page's default random start,"
-    " but not on every seed (it depends on the initial π_w − π_l). ASFT (and ORPO), which add the chosen "
-    "answer's likelihood, lift log π(chosen) more and lower log π(rejected) less than DPO on every seed "
-    "tested (0–9)."
-)
-left, right = st.columns(2)
-charts.show(left, figures.margin_figure, key="preference.fig.margin", runs=runs)
-charts.show(right, figures.kl_figure, key="preference.fig.kl", runs=runs)
-st.caption(
-    "Implicit reward margin β·[(log π_w − log π_ref,w) − (log π_l − log π_ref,l)] (β = the loss's β, or 1), "
-    "and KL(π ‖ π_ref) averaged over prompts. DPO's margin grows without bound on separable preferences; "
-    "IPO pulls it to 1/(2τ); the reference-free losses (SLiC, ORPO, SimPO, ASFT) do not hold π near π_ref."
-)
-if arguments["answers"] == 3:
-    charts.show(st, figures.simplex_figure, key="preference.fig.simplex", runs=runs)
-    st.caption("Prompt 0's probabilities over its three answers, from π_ref (open circle) to the end (dots).")
-else:
-    st.info("Set three answers per prompt to see prompt 0's path on the simplex.")
+simplex = arguments["answers"] == 3  # prompt 0's path needs three answers
+shown = tuple(VIEWS) if simplex else tuple(v for v in VIEWS if v != "simplex")
+# One view at a time: a slider step then redraws one chart (see widgets.views).
+view, tab = widgets.views(replace(VIEW, options=shown), page.state)
+with tab:
+    if view == "probability":
+        charts.show(st, figures.probability_figure, key="preference.fig.probability", runs=runs)
+        early = min(EARLY, arguments["epochs"])
+        rows = []
+        for label, run in runs.items():
+            d_chosen = float(run.log_chosen[early] - run.log_chosen[0])
+            d_rejected = float(run.log_rejected[early] - run.log_rejected[0])
+            rows.append(
+                {
+                    "loss": label,
+                    f"Δ log π(chosen), first {early} epochs": d_chosen,
+                    f"Δ log π(rejected), first {early} epochs": d_rejected,
+                    "rejected falls faster": abs(d_rejected) > abs(d_chosen) and d_rejected < 0,
+                    "final π(chosen)": float(run.chosen[-1]),
+                    "final π(rejected)": float(run.rejected[-1]),
+                }
+            )
+        widgets.static_table(rows, decimals=3)
+        st.caption(
+            "Solid: mean π(chosen) over prompts; dashed: mean π(rejected). The claim, measured: with tabular "
+            "logits, log π_w − log π_l = z_w − z_l, so a pairwise loss moves the two logits by equal and "
+            "opposite steps and the shared normaliser then lowers both answers alike; once π_w > π_l this "
+            "makes log π(rejected) fall faster than log π(chosen) rises (the table's first columns). For DPO "
+            "it holds from the first step when the policy starts uniform, and on seeds 0–5 of this page's "
+            "default random start, but not on every seed (it depends on the initial π_w − π_l). ASFT (and "
+            "ORPO), which add the chosen answer's likelihood, lift log π(chosen) more and lower log "
+            "π(rejected) less than DPO on every seed tested (0–9)."
+        )
+        if not simplex:
+            st.info("Set three answers per prompt to see prompt 0's path on the simplex.")
+    elif view == "margin":
+        charts.show(st, figures.margin_figure, key="preference.fig.margin", runs=runs)
+        st.caption(
+            "Implicit reward margin β·[(log π_w − log π_ref,w) − (log π_l − log π_ref,l)] (β = the loss's β, "
+            "or 1), averaged over prompts. DPO's margin grows without bound on separable preferences; IPO "
+            "pulls it to 1/(2τ)."
+        )
+    elif view == "kl":
+        charts.show(st, figures.kl_figure, key="preference.fig.kl", runs=runs)
+        st.caption(
+            "KL(π ‖ π_ref) averaged over prompts: how far each loss moves the policy from its reference. The "
+            "reference-free losses (SLiC, ORPO, SimPO, ASFT) do not hold π near π_ref."
+        )
+    else:
+        charts.show(st, figures.simplex_figure, key="preference.fig.simplex", runs=runs)
+        st.caption(
+            "Prompt 0's probabilities over its three answers, from π_ref (open circle) to the end (dots)."
+        )
 page.finish()
