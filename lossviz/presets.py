@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec, RunSet, run_all
+from lossviz.rl import LIKELIHOOD_LOSSES
 from lossviz.train import Progress
 
 
@@ -244,11 +245,12 @@ NOISE_STUDY_LOSSES: tuple[str, ...] = ("cross_entropy", "gce", "sce", "mae_prob"
 
 
 def shown_together() -> list[tuple[str, ...]]:
-    """The loss sets the app draws side by side by default (every preset's, the label-noise study's).
+    """The loss sets the app draws side by side by default (every preset's, the label-noise study's, the RL
+    page's likelihood view).
 
     The palette colours these first, so the losses a class sees together get the most distinct hues.
     """
-    groups = [NOISE_STUDY_LOSSES]
+    groups = [NOISE_STUDY_LOSSES, LIKELIHOOD_LOSSES]
     for presets in (PRESETS, EMBEDDING_PRESETS, DISTILLATION_PRESETS):
         groups += [tuple(c.name for c in preset.experiment.losses) for preset in presets.values()]
     return groups

@@ -79,11 +79,9 @@ elif not trained:
 shown = tuple(VIEWS) if trained and experiment.losses else ANALYTIC
 # One view at a time: a slider step then redraws one figure (see widgets.views). Training waits for a
 # trained view to be opened.
-view, tab = widgets.views(replace(VIEW, options=shown), page.state)
-closed = [field for v, fields in CONTROLS.items() if v != view for field in fields]
-if view != "spheres" and shown != ANALYTIC:
-    closed.append(cached.kept_epoch(experiment.optim.epochs))
-cached.keep(page, closed)
+in_views = {view: [f.url_name for f in fields] for view, fields in CONTROLS.items()}
+in_views["spheres"] = [cached.EPOCH_URL]  # its options come from the trained runs
+view, tab = widgets.views(replace(VIEW, options=shown), page.state, controls=in_views)  # closed ones: kept
 
 with tab:
     if view == "temperature":

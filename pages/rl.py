@@ -130,16 +130,9 @@ if not chosen:
     page.stop("Pick at least one objective in the sidebar.")
 
 # One view at a time: a slider step then redraws one chart (see widgets.views).
-view, tab = widgets.views(VIEW, page.state)
-closed = {
-    "pass_at_k": (cached.K_VIEW,),
-    "policy": (
-        cached.objective_field({key: LABELS[key] for key in chosen}),
-        cached.kept_step(settings["steps"]),
-    ),
-    "likelihood": (cached.N_FIELD,),
-}
-cached.keep(page, [field for v, fields in closed.items() if v != view for field in fields])
+in_views = {"pass_at_k": (cached.K_VIEW.url_name,), "policy": (cached.OBJECTIVE_URL, cached.STEP_URL),
+            "likelihood": (cached.N_FIELD.url_name,)}  # fmt: skip
+view, tab = widgets.views(VIEW, page.state, controls=in_views)  # a closed view's controls stay in the URL
 
 
 def trained_panels() -> list[figures.RunPanel]:

@@ -1,7 +1,7 @@
 """The Embeddings page's pieces: the embedding part of the experiment (dimension, positives, views) joined to
 the shared controls, its presets, cached views of the trained runs (test embeddings at every snapshot, pair
 cosines, retrieval metrics) and the fragments that redraw one view when its own slider moves. The page shows
-one view at a time (widgets.views); `keep` holds the settings of the views that are not open.
+one view at a time (widgets.views), which keeps the settings of the closed views in the URL.
 
 The analytic views (InfoNCE's weights over negatives, the (s_n, s_p) plane, margin wedges) need no training:
 their math is in lossviz.contrastive, their figures in lossviz.figures.embeddings.
@@ -60,6 +60,7 @@ AUGMENT = Field(
     "identical views.",
 )
 VIEWS = Field("views", "Views per instance", "int", D.views, low=1, high=8, help="Augmented views per step.")
+EPOCH_URL = "epoch"  # the sphere view's epoch slider, by its URL name (its options come from the runs)
 EPOCH_CAPTION = "epoch {epoch} · nearest-class-mean accuracy {acc:.0%}"
 SIMILARITIES = np.linspace(-0.975, 0.975, 40)  # the negatives of the temperature view: 40 evenly spread
 RING = 2 * np.pi * np.arange(1, 24) / 24  # and 23 negatives around the circle, 15° apart, the anchor at 0
@@ -91,26 +92,10 @@ def sidebar(page: Page, defaults: tuple[str, ...]) -> tuple[Experiment, Dataset]
     return xf.with_losses(Experiment(data_spec, model_spec, optim_spec), selection), data
 
 
-def keep(page: Page, fields: Iterable[Field]) -> None:
-    """Read and record the controls of the views that are not open, without drawing them: a view's settings
-    survive a look at another view, and the URL (a shared link) still carries them all."""
-    for field in fields:
-        value = field.valid(page.state.get(field))
-        page.state.set(field, value)
-        page.state.record(field, value)
-
-
 def epoch_field(epochs: Iterable[int]) -> Field:
     """The sphere view's epoch slider over the snapshots' epochs, the last one by default."""
     options = tuple(epochs)
-    return Field("epoch", "Epoch", "select_slider", options[-1], options=options)
-
-
-def kept_epoch(epochs: int) -> Field:
-    """The epoch slider's value while its view is closed. Its options need the trained runs, which a closed
-    view does not train: any whole epoch is kept (the open view snaps it to a snapshot), and the run's last
-    epoch, the slider's default, stays out of the URL."""
-    return Field("epoch", "Epoch", "int", epochs, low=0)
+    return Field(EPOCH_URL, "Epoch", "select_slider", options[-1], options=options)
 
 
 def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[[], None]) -> None:

@@ -1,11 +1,11 @@
 """The RL page's cached runs (lossviz.rl.train_variant, train_likelihood) keyed by their primitive arguments,
 and the fragments that redraw one view when its own control moves (pass@k's k, the policy's step, pass@N's
-N). The page shows one view at a time (widgets.views); `keep` holds the settings of the views that are not
-open."""
+N). The page shows one view at a time (widgets.views), which keeps the settings of the closed views in the
+URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -16,6 +16,7 @@ from lossviz.ui import charts, widgets
 from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 
+OBJECTIVE_URL, STEP_URL = "objective", "step"  # the policy view's controls, drawn from its runs
 K_VIEW = Field(
     "k", "k of pass@k", "select_slider", 16, options=(2, 4, 8, 16, 32, 64, 128, 256),
     help="pass@k: the chance that k samples for a prompt contain a correct one, 1 − (1 − p)^k, averaged over "
@@ -98,38 +99,22 @@ def pass_at_k_view(page: Page, panels: Sequence[figures.RunPanel]) -> None:
     page.finish_fragment()
 
 
-def keep(page: Page, fields: Iterable[Field]) -> None:
-    """Read and record the controls of the views that are not open, without drawing them: a view's settings
-    survive a look at another view, and the URL (a shared link) still carries them all."""
-    for field in fields:
-        value = field.valid(page.state.get(field))
-        page.state.set(field, value)
-        page.state.record(field, value)
-
-
 def objective_field(labels: Mapping[str, str]) -> Field:
     """The policy view's objective picker: the selected objectives ({key: label}), the last one by default.
     Not `view`, which names the page's open tab."""
     keys = tuple(labels)
-    return Field("objective", "Objective shown", "select", keys[-1], options=keys, format=labels.get)
+    return Field(OBJECTIVE_URL, "Objective shown", "select", keys[-1], options=keys, format=labels.get)
 
 
 def step_field(steps: Sequence[int]) -> Field:
     """The policy view's step slider over the stored steps, the last one by default."""
-    return Field("step", "Step", "select_slider", steps[-1], options=tuple(steps))
-
-
-def kept_step(steps: int) -> Field:
-    """The step slider's value while its view is closed. Its options are the run's stored steps: any whole
-    step is kept (the open view snaps it to a stored one), and the last, the slider's default, stays out of
-    the URL."""
-    return Field("step", "Step", "int", steps, low=0)
+    return Field(STEP_URL, "Step", "select_slider", steps[-1], options=tuple(steps))
 
 
 def reset_policy_view(page: Page) -> None:
     """Back to the defaults (the last objective, the last step), e.g. when a preset loads."""
-    for key in ("objective", "step"):
-        page.state.store().pop(key, None)
+    for name in (OBJECTIVE_URL, STEP_URL):
+        page.state.reset(name)
 
 
 @st.fragment

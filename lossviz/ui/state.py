@@ -66,6 +66,13 @@ class PageState:
         """Change a field's canonical value (e.g. from a preset button's on_click); its widget follows."""
         self.store(scope)[field.key] = value
 
+    def reset(self, key: str, url_name: str | None = None) -> None:
+        """Forget a control's value (e.g. when a preset loads): it returns to its default, and the URL no
+        longer carries it while its view is closed."""
+        self.store().pop(key, None)
+        for kept in (self._pending, self._written):
+            kept.pop(url_name or key, None)
+
     def commit(self, field: Field, scope: str | None = None) -> None:
         """on_change of a widget: its new value becomes the canonical one."""
         key = self.widget_key(field, scope)

@@ -261,12 +261,14 @@ def test_bad_url_values_warn_and_fall_back() -> None:
     at = _page({**TINY, "dim": "7", "positives": "friends", "tau": "hot", "wedge_K": "99", "colour": "red"})
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    for text in ("dim=7", "positives=friends", "tau=hot", "wedge_K=99", "unknown URL parameters: colour"):
+    for text in ("dim=7", "positives=friends", "tau=hot", "unknown URL parameters: colour"):
         assert text in warnings, warnings
     assert at.radio(key="embeddings.dim").value == 2
     assert at.select_slider(key="embeddings.tau").value == 0.5
     assert list(_charts(at)) == ["emb.fig.temperature"]
+    assert at.query_params["wedge_K"] == "99"  # its view is closed: kept as it came, read when it opens
     assert _open(at, "wedges").slider(key="embeddings.wedge_K").value == 4
+    assert any("wedge_K=99" in w.value for w in at.warning) and "wedge_K" not in at.query_params
 
 
 def test_instance_positives_with_one_view_get_a_message() -> None:
