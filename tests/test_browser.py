@@ -78,7 +78,7 @@ def test_loss_shapes_renders_in_chromium(served_app):
             page.get_by_role("heading", name="Loss shapes").first.wait_for(timeout=WAIT_MS)
             assert "lossviz" in page.title()
             assert page.locator('[data-testid="stException"]').count() == 0
-            assert page.locator(".js-plotly-plot").count() >= 2
+            assert page.locator(".js-plotly-plot").count() == 1  # the open view only
             # the page mirrors its state into the URL (the settings that differ from the defaults)
             page.wait_for_url(re.compile(r"task=binary"), timeout=WAIT_MS)
             assert "losses=logistic%2Chinge" in page.url or "losses=logistic,hinge" in page.url

@@ -447,10 +447,16 @@ def test_shapes_are_checked(name):
 
 
 def _opis_reference(x: torch.Tensor, y: torch.Tensor, far_range, n_thresholds: int) -> float:
-    """The definition with explicit loops over pairs (numbers as Python floats)."""
+    """The definition with explicit loops over pairs (numbers as Python floats).
+
+    The cosines come from one matrix product, as the metric's do: the calibration range's ends are quantiles,
+    which land exactly on some pair's cosine, and a per-pair dot product can differ from it in the last bit
+    (it did on an AMD EPYC), flipping that pair's `s >= t`.
+    """
     z = F.normalize(x, dim=1)
+    cosines = z @ z.T
     n = len(x)
-    pairs = [(i, j, float(z[i] @ z[j]), bool(y[i] == y[j])) for i in range(n) for j in range(n) if i != j]
+    pairs = [(i, j, float(cosines[i, j]), bool(y[i] == y[j])) for i in range(n) for j in range(n) if i != j]
     neg_sims = torch.tensor([s for *_, s, same in pairs if not same], dtype=torch.float64)
     lo = float(torch.quantile(neg_sims, 1 - far_range[1]))
     hi = float(torch.quantile(neg_sims, 1 - far_range[0]))
