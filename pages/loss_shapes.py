@@ -77,7 +77,7 @@ if mode == "compare":
     labels = {n: widgets.loss_label(n) for n in names}
     found = page.per_loss(labels, lambda n: cache.loss_curve(n, keys[n], axis, n_classes))
     curves = list(found.values())
-    rows = {labels[n]: cache.loss_properties(n, keys[n], axis, n_classes) for n in found}
+    measured = {labels[n]: (n, keys[n]) for n in found}  # the properties table's rows: (loss, its params)
     make, value_title = figures.curves_figure, "Loss"
     if any(c.batch for c in curves):
         st.info(view_notes.BATCH_NOTE)
@@ -88,7 +88,7 @@ else:
     )
     curves = found.get(name, [])
     swept = {c.label: cache.params_key({**fixed, param: c.param_value}) for c in curves}
-    rows = {label: cache.loss_properties(name, k, axis, n_classes) for label, k in swept.items()}
+    measured = {label: (name, k) for label, k in swept.items()}
     make, value_title = figures.sweep_figure, f"{spec.title}, {param} swept"
 if not curves:
     page.stop()
@@ -116,6 +116,8 @@ with tab:
         charts.show(st, figures.simplex_figure, key="shapes.fig.simplex", surface=surface, title=title)
     elif view == "properties":
         column = "loss" if mode == "compare" else param
+        # measured only when shown: a step with another view open does not wait for it
+        rows = {label: cache.loss_properties(n, k, axis, n_classes) for label, (n, k) in measured.items()}
         view_notes.properties_table(rows, column, task=task, derivative=info.derivative)
     else:
         shown = list(found) if mode == "compare" else [name]
