@@ -430,8 +430,7 @@ def temperature_figure(
                     x=ticks,
                     y=values,
                     name="before (T = 1)" if stage == "before" else "after (fitted T)",
-                    legendgroup=stage,
-                    showlegend=j == 0,
+                    showlegend=False,  # the subtitle says faint/solid; a legend sat on the rotated loss names
                     opacity=opacity,
                     marker=dict(color=colors, pattern=dict(shape=pattern)),
                     hovertemplate="%{x}<br>" + metric + " " + stage + " %{y:.4f}<extra></extra>",
