@@ -30,7 +30,7 @@ CAPTION = (
 # Controls: the key is the URL name unless `url` differs. Options that depend on other controls are filled in
 # by `view_notes.offer`, whose per-task (or per-loss) key lets each task keep its own choice.
 TASK = Field("task", "Task", "radio", "multiclass", options=shapes.SHAPE_TASKS, format=str.capitalize)
-MODE = Field("mode", "View", "radio", "compare", options=tuple(MODES), format=MODES.get)
+MODE = Field("mode", "Show", "radio", "compare", options=tuple(MODES), format=MODES.get)
 AXIS = Field("axis", "Axis", "radio", None, format=lambda axis: shapes.AXES[axis].title)
 K = Field("K", "Classes K", "int", 3, low=2, high=20, help="The other K−1 classes share 1 − p_y equally.")
 SWEEP_LOSS = Field("sweep.loss", "Loss", "select", None, format=widgets.loss_label)
