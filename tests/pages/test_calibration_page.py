@@ -8,6 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.pages.views import open_view, tab_labels
+
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "calibration.py"
 TIMEOUT = 240
 TINY = {"n": "160", "epochs": "20", "width": "8", "depth": "1"}
@@ -21,15 +23,10 @@ def _page(query: dict[str, str]) -> AppTest:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.calibration"])
-    at.session_state["_lv.calibration"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "calibration", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _specs(at: AppTest) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from lossviz.presets import DISTILLATION_PRESETS
+from tests.pages.views import open_view, tab_labels
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "distillation.py"
 TIMEOUT = 240
@@ -25,15 +26,10 @@ def _page(query: dict[str, str]) -> AppTest:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.distillation"])
-    at.session_state["_lv.distillation"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "distillation", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _titles(at: AppTest, index: int) -> list[str]:

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from lossviz.losses.registry import register, unregister
 from lossviz.presets import EMBEDDING_PRESETS
 from lossviz.ui import runs
+from tests.pages.views import open_view, tab_labels
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "embeddings.py"
 TIMEOUT = 300
@@ -60,15 +61,10 @@ def _query(at: AppTest) -> dict[str, str]:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.embeddings"])
-    at.session_state["_lv.embeddings"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "embeddings", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def test_analytic_views_draw_before_training() -> None:

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from lossviz import backends, noise
 from lossviz.store import Store
 from lossviz.ui import noise as study_ui
+from tests.pages.views import open_view, tab_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "pages" / "label_noise.py"
@@ -37,15 +38,11 @@ def _page(query: dict[str, str]) -> AppTest:
 
 
 def _open(at: AppTest, view: str, tabs: str = "view") -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the stored value of the section's tabs field
-    ("preview", "view" or "flips"; AppTest cannot click a tab, the browser test does)."""
-    store = dict(at.session_state["_lv.noise"])
-    at.session_state["_lv.noise"] = {**store, tabs: view}
-    return at.run()
+    """Open a view of one section's tabs ("preview", "view" or "flips")."""
+    return open_view(at, "noise", view, tabs)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _texts(elements) -> str:

@@ -28,6 +28,7 @@ from lossviz.figures.landscape import LEVEL_STEPS, dequantise
 from lossviz.losses.registry import register, unregister
 from lossviz.ui import landscape as lv
 from lossviz.ui import runs
+from tests.pages.views import open_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "landscape.py"
 TIMEOUT = 120  # generous: the suite shares two cores; each run below takes a second or two
@@ -48,10 +49,7 @@ def _page(query: dict[str, str] | None = None, state: dict | None = None) -> App
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; tests/test_browser.py clicks one on Loss shapes)."""
-    at.session_state["_lv.landscape"] = {**dict(at.session_state["_lv.landscape"]), "view": view}
-    return at.run()
+    return open_view(at, "landscape", view)
 
 
 def _decode(value):

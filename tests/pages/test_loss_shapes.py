@@ -14,6 +14,7 @@ from lossviz.figures import shapes as figures
 from lossviz.ui import cache
 from lossviz.ui import shapes as view_notes
 from lossviz.ui.fields import Field
+from tests.pages.views import open_view, tab_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "pages" / "loss_shapes.py"
@@ -38,15 +39,10 @@ VIEWS = ("value", "derivative", "weight", "simplex", "properties", "formulas")  
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.shapes"])
-    at.session_state["_lv.shapes"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "shapes", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _view(at: AppTest) -> list:

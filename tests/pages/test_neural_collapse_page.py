@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lossviz.losses.registry import register, unregister
+from tests.pages.views import open_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "neural_collapse.py"
 TIMEOUT = 300
@@ -42,10 +43,7 @@ VIEWS = ("trajectories", "geometry", "balance", "final")  # the page's tabs
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; tests/test_browser.py clicks one on Loss shapes)."""
-    at.session_state["_lv.neural_collapse"] = {**dict(at.session_state["_lv.neural_collapse"]), "view": view}
-    return at.run()
+    return open_view(at, "neural_collapse", view)
 
 
 def _each_view(at: AppTest) -> dict[str, Any]:

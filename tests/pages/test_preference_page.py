@@ -9,6 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.pages.views import open_view, tab_labels
+
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "preference.py"
 TIMEOUT = 120
 # the page's tabs: {view: the title of the one chart it builds}
@@ -31,15 +33,10 @@ def _spec(at: AppTest, i: int) -> dict:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.preference"])
-    at.session_state["_lv.preference"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "preference", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _captions(at: AppTest) -> str:

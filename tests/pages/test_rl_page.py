@@ -13,6 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from lossviz import rl
+from tests.pages.views import open_view, tab_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "pages" / "rl.py"
@@ -52,15 +53,10 @@ def _spec(at: AppTest, i: int = 0) -> dict:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; the browser test does)."""
-    store = dict(at.session_state["_lv.rl"])
-    at.session_state["_lv.rl"] = {**store, "view": view}
-    return at.run()
+    return open_view(at, "rl", view)
 
 
-def _tabs(at: AppTest) -> list[str]:
-    return [tab.label for tab in at.tabs]
+_tabs = tab_labels
 
 
 def _captions(at: AppTest) -> str:

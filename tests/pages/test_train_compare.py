@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from lossviz import losses
 from lossviz.presets import PRESETS
 from lossviz.ui import runs
+from tests.pages.views import open_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "train_compare.py"
 TIMEOUT = 180  # generous: the suite shares two cores; every configuration below trains in about a second
@@ -32,10 +33,7 @@ def _figures(at: AppTest) -> list[dict]:
 
 
 def _open(at: AppTest, view: str) -> AppTest:
-    """Open a view tab as a click does: its on_change makes it the page's stored view (AppTest cannot click
-    a tab; tests/test_browser.py clicks one on Loss shapes)."""
-    at.session_state["_lv.train"] = {**dict(at.session_state["_lv.train"]), "view": view}
-    return at.run()
+    return open_view(at, "train", view)
 
 
 def _texts(elements) -> str:

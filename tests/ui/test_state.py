@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from lossviz.losses.registry import Param, register, unregister
 from lossviz.ui import widgets
 from lossviz.ui.fields import Field, encode, nearest, parse_choice, parse_list, parse_number
+from tests.pages.views import open_view
 
 TEST_LOSS = "_ui_state_test_loss"
 
@@ -346,8 +347,7 @@ def _views_app(query: dict[str, str] | None = None) -> AppTest:
 
 
 def _open_tab(at: AppTest, view: str) -> AppTest:
-    at.session_state["_lv.tabs"] = {**dict(at.session_state["_lv.tabs"]), "view": view}
-    return at.run()
+    return open_view(at, "tabs", view)
 
 
 def test_view_tabs_build_only_the_open_view_and_name_it_in_the_url():
