@@ -2,7 +2,8 @@
 
 Serves app.py and a one-slider, one-chart reference page on free 127.0.0.1 ports, finds the app's pages in its
 sidebar navigation, and measures per page: a fresh load (to the first Plotly chart and to idle, websocket
-bytes), one slider or toggle step (to idle, websocket bytes), and on Train & compare the default run and
+bytes), one slider or toggle step (to idle, websocket bytes), a click on the second view tab where a page
+has tabs (to idle, websocket bytes; ratio to the reference's step), and on Train & compare the default run and
 every preset (click to first chart, click to idle, caches cleared first). Medians of --repeats runs.
 Run: `python benchmarks/browser.py [--repeats 3] [--quick] [--pages a,b] [--json out.json]`.
 """
@@ -303,15 +304,30 @@ def _slider_direction(control: Any, presses: int) -> str:
         return "ArrowRight"
 
 
-def press(probe: Probe, control: Any, key: str, opt: Options) -> dict[str, Any]:
-    """Focus the control, press key once: seconds from the keydown to idle, websocket KB received."""
-    control.focus()
+def timed(probe: Probe, action: Any, opt: Options) -> dict[str, Any]:
+    """Run action (a keypress or click): seconds from the input event to idle, websocket KB received."""
     probe.reset()
     before = now_ms()
-    probe.page.keyboard.press(key)
+    action()
     start = probe.lv("input") or before
     idle = probe.settle(start, quiet_s=opt.quiet_s, timeout_s=opt.timeout_s)
     return {"idle_s": idle, "kb": probe.ws_bytes / 1e3}
+
+
+def press(probe: Probe, control: Any, key: str, opt: Options) -> dict[str, Any]:
+    """Focus the control, press key once: seconds from the keydown to idle, websocket KB received."""
+    control.focus()
+    return timed(probe, lambda: probe.page.keyboard.press(key), opt)
+
+
+def switch_view(probe: Probe, opt: Options) -> dict[str, Any]:
+    """Click the page's second view tab (pages build only the open tab, so a click reruns the page and draws
+    that view): seconds to idle and websocket KB. Nothing measured on a page without tabs."""
+    tabs = probe.page.get_by_role("tab")
+    if tabs.count() < 2:
+        return {"tab": None, "idle_s": None, "kb": None}
+    tab = tabs.nth(1)
+    return {"tab": tab.inner_text().strip(), **timed(probe, tab.click, opt)}
 
 
 def step(probe: Probe, repeat: int, opt: Options) -> dict[str, Any]:
@@ -454,8 +470,9 @@ def fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
 def print_tables(results: dict[str, Any]) -> None:
     ref = results["pages"][REFERENCE]["median"]
     print("\n| page | load → first chart | × ref | load → idle | × ref | load KB | step control | "
-          "step → idle | × ref | step KB | step, cached value |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "step → idle | × ref | step KB | step, cached value | second tab | tab → idle | × ref | "
+          "tab KB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in results["pages"].values():
         m = row["median"]
         print(
@@ -464,7 +481,10 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{fmt(ratio(m['load_idle_s'], ref['load_idle_s']))} | {fmt(m['load_kb'], '.0f')} | "
             f"{row['control'] or '—'} | {fmt(m['step_idle_s'], '.2f', ' s')} | "
             f"{fmt(ratio(m['step_idle_s'], ref['step_idle_s']))} | {fmt(m['step_kb'], '.1f')} | "
-            f"{fmt(m['cached_step_idle_s'], '.2f', ' s')} |"
+            f"{fmt(m['cached_step_idle_s'], '.2f', ' s')} | {row.get('tab') or '—'} | "
+            f"{fmt(m.get('tab_idle_s'), '.2f', ' s')} | "
+            f"{fmt(ratio(m.get('tab_idle_s'), ref['step_idle_s']))} | "
+            f"{fmt(m.get('tab_kb'), '.1f')} |"
         )
     if results["train"]:
         print("\n| Train & compare run | click → first chart | click → idle (done) | KB | caches cleared |")
@@ -495,6 +515,13 @@ def check_targets(results: dict[str, Any]) -> list[str]:
             f"{row['title']}: step <= 1.5x ref and <= 150 KB: {verdict(ok)} "
             f"({fmt(r_step)}x, {fmt(m['step_kb'], '.1f')} KB)"
         )
+        if row.get("tab"):  # a tab is a view control: the step budget applies to it too
+            r_tab = ratio(m["tab_idle_s"], ref["step_idle_s"])
+            ok = None if r_tab is None or m["tab_kb"] is None else r_tab <= 1.5 and m["tab_kb"] <= 150
+            lines.append(
+                f"{row['title']}: tab '{row['tab']}' <= 1.5x ref step and <= 150 KB: {verdict(ok)} "
+                f"({fmt(r_tab)}x, {fmt(m['tab_kb'], '.1f')} KB)"
+            )
         r_load = ratio(m["load_idle_s"], ref["load_idle_s"])
         ok = None if r_load is None else r_load <= 1.5 and m["load_kb"] <= 500
         lines.append(
@@ -533,15 +560,17 @@ def measure_pages(browser: Any, targets: list[dict[str, str]], repeats: int, opt
             probe, load = fresh_load(browser, target["url"], opt)
             try:
                 moved = step(probe, r, opt)
+                switched = switch_view(probe, opt)
             finally:
                 probe.close()
-            runs[target["key"]].append({"load": load, "step": moved})
+            runs[target["key"]].append({"load": load, "step": moved, "tab": switched})
             errors = f"; {load['exceptions']} exception(s)!" if load["exceptions"] else ""
             print(
                 f"[{r + 1}/{repeats}] {target['key']}: load chart {fmt(load['chart_s'], '.2f')} s, "
                 f"idle {fmt(load['idle_s'], '.2f')} s, {load['kb']:.0f} KB; step {moved['control']} "
                 f"{moved.get('from_to', '')}: {fmt(moved['idle_s'], '.2f')} s, "
-                f"{fmt(moved['kb'], '.1f')} KB{errors}",
+                f"{fmt(moved['kb'], '.1f')} KB; tab {switched['tab']}: {fmt(switched['idle_s'], '.2f')} s"
+                f"{errors}",
                 flush=True,
             )
     results = {}
@@ -551,6 +580,7 @@ def measure_pages(browser: Any, targets: list[dict[str, str]], repeats: int, opt
             "title": target["title"],
             "url_path": urllib.parse.urlsplit(target["url"]).path,
             "control": rows[0]["step"]["control"],
+            "tab": rows[0]["tab"]["tab"],
             "runs": rows,
             "median": {
                 "load_chart_s": median([x["load"]["chart_s"] for x in rows]),
@@ -559,6 +589,8 @@ def measure_pages(browser: Any, targets: list[dict[str, str]], repeats: int, opt
                 "step_idle_s": median([x["step"]["idle_s"] for x in rows]),
                 "step_kb": median([x["step"]["kb"] for x in rows]),
                 "cached_step_idle_s": median([x["step"]["cached_idle_s"] for x in rows]),
+                "tab_idle_s": median([x["tab"]["idle_s"] for x in rows]),
+                "tab_kb": median([x["tab"]["kb"] for x in rows]),
             },
         }
     return results
