@@ -61,6 +61,18 @@ def test_every_per_anchor_embedding_loss_draws_a_finite_plane():
         assert np.isfinite(C.pair_loss_surface(name, resolution=9).z).all(), name
 
 
+def test_the_vectorised_plane_equals_one_batch_at_a_time(monkeypatch):
+    """pair_loss_surface batches its grid with vmap; the loss called once per (anchor, positive, negative)
+    batch, as the registry's contract tests call it, gives the same values."""
+    drawable = [n for n in losses.names("embedding") if not losses.get(n).batch and n != "clip_info_nce"]
+    fast = {n: C.pair_loss_surface(n, None, 9).z for n in drawable}
+    monkeypatch.setattr(C, "_per_batch", lambda value, batches: torch.stack([value(b) for b in batches]))
+    for n in drawable:
+        np.testing.assert_allclose(
+            fast[n], C.pair_loss_surface(n, None, 9).z, rtol=1e-12, atol=1e-12, err_msg=n
+        )
+
+
 def test_plane_refuses_other_tasks_and_bad_grids():
     with pytest.raises(ValueError, match="embedding losses"):
         C.pair_loss_surface("cross_entropy")
