@@ -3,8 +3,9 @@
 Serves app.py and a one-slider, one-chart reference page on free 127.0.0.1 ports, finds the app's pages in its
 sidebar navigation, and measures per page: a fresh load (to the first Plotly chart and to idle, websocket
 bytes), one slider or toggle step (to idle, websocket bytes), a click on the second view tab where a page
-has tabs (to idle, websocket bytes; ratio to the reference's step), and on Train & compare the default run and
-every preset (click to first chart, click to idle, caches cleared first). Medians of --repeats runs.
+has tabs (to idle, websocket bytes; ratio to the reference's step), and on every page with a Train button its
+default run (on Train & compare every preset too): click to first chart, click to idle, caches cleared first.
+Medians of --repeats runs.
 Run: `python benchmarks/browser.py [--repeats 3] [--quick] [--pages a,b] [--json out.json]`.
 """
 
@@ -43,15 +44,19 @@ LAUNCH_ARGS = [
     f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
-TRAIN_PATH = "train_compare"
+TRAIN_PATH = "train_compare"  # the page whose presets are timed as runs too
+TRAIN_BUTTON = "Train"  # pages whose training takes seconds wait for this button (lossviz.ui.page)
 DEFAULT_RUN = "default (Train)"
 REFERENCE = "reference"
 FOUR_CHARTS = "four_charts"
+SIDEBAR = "sidebar"
 
 # The minimal page every figure is compared with: one slider, one 100-point line that depends on it. With
 # ?charts=4 the same server draws four charts of four 200-point lines each, all depending on the slider: the
-# floor of Streamlit + Plotly for a page that shows four views of one computation, reported for context (the
-# targets stay ratios to the minimal page).
+# floor of Streamlit + Plotly for a page that shows four views of one computation. With ?sidebar=1 it draws
+# the minimal page beside the app's own sidebar (Train & compare's controls): what a rerun costs a page with
+# those controls before it draws anything. Both are reported for context (the targets stay ratios to the
+# minimal page).
 REFERENCE_SCRIPT = textwrap.dedent(
     """\
     import numpy as np
@@ -59,6 +64,12 @@ REFERENCE_SCRIPT = textwrap.dedent(
     import streamlit as st
 
     k = st.slider("frequency", 1.0, 10.0, 3.0)
+    if st.query_params.get("sidebar") == "1":
+        from lossviz.ui import experiment_fields as xf
+        from lossviz.ui.page import Page
+
+        losses = {"multiclass": ("cross_entropy", "gce", "apl_nce_rce")}
+        xf.sidebar(Page("floor", "The app's sidebar", ""), losses)
     if st.query_params.get("charts") == "4":
         x = np.linspace(0.0, 1.0, 200)
         for chart in range(4):
@@ -320,6 +331,10 @@ def press(probe: Probe, control: Any, key: str, opt: Options) -> dict[str, Any]:
     return timed(probe, lambda: probe.page.keyboard.press(key), opt)
 
 
+def has_train_button(probe: Probe) -> bool:
+    return probe.page.get_by_role("button", name=TRAIN_BUTTON, exact=True).count() > 0
+
+
 def switch_view(probe: Probe, opt: Options) -> dict[str, Any]:
     """Click the page's second view tab (pages build only the open tab, so a click reruns the page and draws
     that view): seconds to idle and websocket KB. Nothing measured on a page without tabs."""
@@ -487,12 +502,13 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{fmt(m.get('tab_kb'), '.1f')} |"
         )
     if results["train"]:
-        print("\n| Train & compare run | click → first chart | click → idle (done) | KB | caches cleared |")
-        print("|---|---|---|---|---|")
-        for name, row in results["train"].items():
+        print("\n| page | run | click → first chart | click → idle (done) | KB | caches cleared |")
+        print("|---|---|---|---|---|---|")
+        for row in results["train"].values():
             m = row["median"]
             print(
-                f"| {name} | {fmt(m['first_s'], '.2f', ' s')} | {fmt(m['done_s'], '.2f', ' s')} | "
+                f"| {row['page']} | {row['run']} | {fmt(m['first_s'], '.2f', ' s')} | "
+                f"{fmt(m['done_s'], '.2f', ' s')} | "
                 f"{fmt(m['kb'], '.0f')} | {'yes' if all(row['caches_cleared']) else 'no'} |"
             )
 
@@ -506,7 +522,7 @@ def check_targets(results: dict[str, Any]) -> list[str]:
         return "unmeasured" if ok is None else ("met" if ok else "MISSED")
 
     for key, row in results["pages"].items():
-        if key in (REFERENCE, FOUR_CHARTS):
+        if key in (REFERENCE, FOUR_CHARTS, SIDEBAR):
             continue
         m = row["median"]
         r_step = ratio(m["step_idle_s"], ref["step_idle_s"])
@@ -529,9 +545,9 @@ def check_targets(results: dict[str, Any]) -> list[str]:
             f"({fmt(r_load)}x, {fmt(m['load_kb'], '.0f')} KB; to first chart "
             f"{fmt(ratio(m['load_chart_s'], ref['load_chart_s']))}x)"
         )
-    for name, row in results["train"].items():
+    for row in results["train"].values():
         m = row["median"]
-        if name == DEFAULT_RUN:
+        if row["run"] == DEFAULT_RUN and row["path"] == TRAIN_PATH:  # the issue's target for this run
             ok = (
                 None
                 if m["first_s"] is None or m["done_s"] is None
@@ -542,7 +558,7 @@ def check_targets(results: dict[str, Any]) -> list[str]:
             ok = None if m["done_s"] is None else m["done_s"] <= 10
             target = "done <= 10 s"
         lines.append(
-            f"Train & compare, {name}: {target}: {verdict(ok)} "
+            f"{row['page']}, {row['run']}: {target}: {verdict(ok)} "
             f"({fmt(m['first_s'], '.2f')} s, {fmt(m['done_s'], '.2f')} s)"
         )
     return lines
@@ -559,11 +575,12 @@ def measure_pages(browser: Any, targets: list[dict[str, str]], repeats: int, opt
         for target in targets:
             probe, load = fresh_load(browser, target["url"], opt)
             try:
+                trains = has_train_button(probe)  # before the step and the tab click change the page
                 moved = step(probe, r, opt)
                 switched = switch_view(probe, opt)
             finally:
                 probe.close()
-            runs[target["key"]].append({"load": load, "step": moved, "tab": switched})
+            runs[target["key"]].append({"load": load, "step": moved, "tab": switched, "trains": trains})
             errors = f"; {load['exceptions']} exception(s)!" if load["exceptions"] else ""
             print(
                 f"[{r + 1}/{repeats}] {target['key']}: load chart {fmt(load['chart_s'], '.2f')} s, "
@@ -581,6 +598,7 @@ def measure_pages(browser: Any, targets: list[dict[str, str]], repeats: int, opt
             "url_path": urllib.parse.urlsplit(target["url"]).path,
             "control": rows[0]["step"]["control"],
             "tab": rows[0]["tab"]["tab"],
+            "train_button": rows[0]["trains"],
             "runs": rows,
             "median": {
                 "load_chart_s": median([x["load"]["chart_s"] for x in rows]),
@@ -600,15 +618,16 @@ def measure_train(
     browser: Any, url: str, buttons: list[tuple[str, str, bool]], repeats: int, opt: Options
 ) -> dict[str, Any]:
     """Per button (name, text, exact match): click to first chart and to done, from cold caches."""
+    where = urllib.parse.urlsplit(url).path.strip("/")
     warm = click_run(browser, url, buttons[0][1], opt, buttons[0][2])  # imports and torch kernels warm
-    print(f"warm-up {TRAIN_PATH} {buttons[0][0]}: done after {fmt(warm['done_s'], '.2f', ' s')}", flush=True)
+    print(f"warm-up {where} {buttons[0][0]}: done after {fmt(warm['done_s'], '.2f', ' s')}", flush=True)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in buttons}
     for r in range(repeats):
         for name, text, exact in buttons:
             run = click_run(browser, url, text, opt, exact)
             runs[name].append(run)
             print(
-                f"[{r + 1}/{repeats}] {TRAIN_PATH} {name}: first chart {fmt(run['first_s'], '.2f')} s, "
+                f"[{r + 1}/{repeats}] {where} {name}: first chart {fmt(run['first_s'], '.2f')} s, "
                 f"done {fmt(run['done_s'], '.2f')} s, {run['kb']:.0f} KB"
                 + ("" if run["caches_cleared"] else " (caches NOT cleared)")
                 + (f"; {run['exceptions']} exception(s)!" if run["exceptions"] else ""),
@@ -688,19 +707,28 @@ def main() -> None:
             targets = [
                 {"key": REFERENCE, "title": "minimal page (reference)", "url": reference + "/"},
                 {"key": FOUR_CHARTS, "title": "bare page, 4 charts (floor)", "url": reference + "/?charts=4"},
+                {
+                    "key": SIDEBAR,
+                    "title": "bare page, the app's sidebar (floor)",
+                    "url": reference + "/?sidebar=1",
+                },
             ]
             targets += [
                 {"key": pg["key"], "title": pg["title"], "url": f"{app}/{pg['path']}"} for pg in pages
             ]
             results["pages"] = measure_pages(browser, targets, repeats, opt)
 
-        if any(pg["path"] == TRAIN_PATH for pg in pages):
-            buttons = [(DEFAULT_RUN, "Train", True)]
-            if not args.quick:
-                buttons += [(f"preset {key}", preset.title, False) for key, preset in PRESETS.items()]
-            # a second app server, whose main menu offers 'Clear cache': every run starts from cold caches
-            with served(ROOT / "app.py", ROOT, "--client.toolbarMode", "developer") as app:
-                results["train"] = measure_train(browser, f"{app}/{TRAIN_PATH}", buttons, repeats, opt)
+        trainable = [pg for pg in pages if results["pages"][pg["key"]]["train_button"]]
+        # a second app server, whose main menu offers 'Clear cache': every run starts from cold caches
+        with served(ROOT / "app.py", ROOT, "--client.toolbarMode", "developer") as app:
+            for pg in trainable:
+                buttons = [(DEFAULT_RUN, TRAIN_BUTTON, True)]
+                if pg["path"] == TRAIN_PATH and not args.quick:
+                    buttons += [(f"preset {key}", preset.title, False) for key, preset in PRESETS.items()]
+                runs = measure_train(browser, f"{app}/{pg['path']}", buttons, repeats, opt)
+                for name, row in runs.items():
+                    results["train"][f"{pg['key']} {name}"] = {"page": pg["title"], "path": pg["path"],
+                                                               "run": name, **row}  # fmt: skip
 
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.monotonic() - began, 1)

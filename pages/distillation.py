@@ -41,13 +41,20 @@ cached.preset_buttons(page, DISTILLATION_PRESETS)
 with st.sidebar:
     st.header("Distillation")
 experiment, data = cached.sidebar(page)
-bar = st.progress(0.0, text="Training the teacher (or loading it)…")
+trained = page.train_button()
+bar, live = st.empty(), st.empty()
+if not trained:
+    bar.info("Press **Train** to train the teacher and then the students, or click a preset above.")
+    runs.show_initial_boundaries(live, experiment, data)  # where the students start
+    page.stop()
+bar = bar.progress(0.0, text="Training the teacher (or loading it)…")
 try:
     teacher = cached.train_teacher(experiment, bar)
 except Exception as err:  # shown as an error, never a traceback
     page.stop(f"The teacher could not train: {err if isinstance(err, ValueError) else repr(err)}", "error")
-result = runs.train_all(experiment, bar)
+result = runs.train_all(experiment, bar, runs.LiveBoundaries(live, experiment, data))  # students, live
 bar.empty()
+live.empty()
 runs.show_problems(result)
 if teacher.history.diverged:
     st.warning(f"The teacher diverged: {teacher.history.message}. Its last finite weights teach.", icon="⚠️")

@@ -24,7 +24,6 @@ from lossviz.ui.page import Page
 
 DEFAULT_LOSSES = ("info_nce", "supcon", "align_uniform")
 TAUS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-TRAINED = Field("trained", "", "toggle", False)  # in the URL: a shared link trains and shows the results
 TAU = Field("tau", "τ of this view", "select_slider", 0.5, options=TAUS, format=lambda v: f"{v:g}")
 PLANE_MARGIN = Field(
     "plane_margin", "Margin m (circle, triplet)", "slider", 0.25, low=0.0, high=0.5, step=0.05
@@ -58,7 +57,7 @@ page = Page(
 
 def show_trained() -> None:
     """Train (a preset, the Train button) and open the first trained view."""
-    page.state.set(TRAINED, True)
+    page.will_train()
     page.state.set(VIEW, "spheres")
 
 
@@ -68,10 +67,7 @@ with st.sidebar:
 experiment, data = cached.sidebar(page, DEFAULT_LOSSES)
 family = {c.name: c for c in experiment.losses if c.name in contrastive.SOFTMAX_FAMILY}
 
-if st.button("Train", type="primary", disabled=not experiment.losses, key="embeddings.train"):
-    show_trained()
-trained = bool(page.state.get(TRAINED))
-page.state.record(TRAINED, trained)
+trained = page.train_button(disabled=not experiment.losses, on_press=show_trained)
 if not experiment.losses:
     st.info("Pick at least one embedding loss in the sidebar to train.")
 elif not trained:

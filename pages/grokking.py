@@ -38,7 +38,6 @@ EPOCHS = Field(
     help="Full-batch steps; recorded at ~100 log-spaced epochs.",
 )  # fmt: skip
 SEED = Field("seed", "Seed", "int", 0, low=0, high=20, help="Fixes the split and the initial weights.")
-TRAINED = Field("trained", "", "toggle", False)  # in the URL: a shared link trains and shows the results
 FIELDS = (P, FRACTION, LOSS, DTYPE, OPTIMIZER, LR, WEIGHT_DECAY, EPOCHS, SEED)
 PRESET_TITLES = {
     "grokking_weight_decay": "Grokking with weight decay (p = 31, ~5 s)",
@@ -71,7 +70,7 @@ def load_preset(name: str) -> None:
     settings = {"seed": 0, **grokking.PRESETS[name]}
     for field in FIELDS:
         page.state.set(field, settings[field.key])
-    page.state.set(TRAINED, True)
+    page.will_train()
 
 
 st.markdown("**Presets** reproduce (or fail to reproduce) the paper's claims: one click sets up and trains.")
@@ -88,11 +87,7 @@ for i, name in enumerate(PRESET_TITLES):
 with st.sidebar:
     st.header("Grokking")
     values = {field.key: page.control(field) for field in FIELDS}
-if st.button("Train", type="primary", key="grokking.train"):
-    page.state.set(TRAINED, True)
-trained = bool(page.state.get(TRAINED))
-page.state.record(TRAINED, trained)
-if not trained:
+if not page.train_button():
     page.stop("Press **Train** to train with the settings in the sidebar, or click a preset above.")
 
 arguments = dict(

@@ -42,10 +42,11 @@ CLASSIFIER = Field("classifier", "Draw the classifier rows", "toggle", True, hel
 
 
 def load_demo(page: Page) -> None:
-    """The preset: four well-separated blobs (every loss fits them), 400 epochs; the imbalance kept."""
+    """The preset, trained: four well-separated blobs (every loss fits them), 400 epochs, imbalance kept."""
     imbalance = float(page.state.store(EXPERIMENT).get(xf.IMBALANCE.key, 1.0))
     data = DataSpec("blobs", n=400, noise=0.5, n_classes=4, seed=1, imbalance=imbalance)
     xf.load(page.state, Experiment(data, optim=OptimSpec(epochs=400)))
+    page.will_train()
 
 
 page = Page(
@@ -79,9 +80,16 @@ if counts.min() < 2:
               f"{int(counts.min())}. Lower the imbalance or raise n.", "warning")  # fmt: skip
 if not experiment.losses:
     page.stop("Pick at least one loss in the sidebar.")
-bar = st.progress(0.0, text="Training (or loading the cached models)…")
-result = runs.train_all(experiment, bar)
+trained = page.train_button()
+bar, live = st.empty(), st.empty()
+if not trained:
+    bar.info("Press **Train** to train the selected losses, or the sidebar's blobs button.")
+    runs.show_initial_boundaries(live, experiment, data)
+    page.stop()
+bar = bar.progress(0.0, text="Training (or loading the cached models)…")
+result = runs.train_all(experiment, bar, runs.LiveBoundaries(live, experiment, data))
 bar.empty()
+live.empty()
 runs.show_problems(result)
 base, choices = experiment.base(), [result.choice(n) for n in result.names]
 labels = {c.name: runs.run_label(c) for c in choices}

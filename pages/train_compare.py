@@ -24,7 +24,6 @@ DEFAULT_LOSSES = {
     "multiclass": ("cross_entropy", "gce", "apl_nce_rce"),
     "regression": ("squared", "huber", "cauchy"),
 }
-TRAINED = Field("trained", "", "toggle", False)  # in the URL: a shared link trains and shows the results
 VIEWS = {"model": "Decision boundaries", "curves": "Training curves", "weights": "Per-sample gradient weight"}
 VIEW = Field("view", "View", "tabs", "model", options=tuple(VIEWS), format=VIEWS.get)
 POINTS = Field("points", "Show training points", "toggle", True)
@@ -45,15 +44,12 @@ page = Page(
     "loss trains on the same data from the same initial weights. Or load a preset: one click sets "
     "everything up and trains.",
 )
-xf.preset_buttons(page, PRESETS, on_load=lambda: page.state.set(TRAINED, True))
+xf.preset_buttons(page, PRESETS, on_load=page.will_train)
 with st.sidebar:
     st.header("Train & compare")
 experiment, data = xf.sidebar(page, DEFAULT_LOSSES)
 
-if st.button("Train", type="primary", disabled=not experiment.losses, key="train.button"):
-    page.state.set(TRAINED, True)
-trained = bool(page.state.get(TRAINED))
-page.state.record(TRAINED, trained)
+trained = page.train_button(disabled=not experiment.losses)
 if not experiment.losses:
     page.stop("Pick at least one loss in the sidebar.")
 bar, live = st.empty(), st.empty()

@@ -88,7 +88,7 @@ def sidebar(page: Page) -> tuple[Experiment, Dataset]:
 
 
 def preset_buttons(page: Page, presets: Mapping[str, Preset]) -> None:
-    """A button per preset; a click loads its data, student, optimiser, teacher and losses."""
+    """A button per preset; a click loads its data, student, optimiser, teacher and losses, then trains."""
 
     def on_click(key: str) -> None:
         experiment = presets[key].experiment
@@ -97,6 +97,7 @@ def preset_buttons(page: Page, presets: Mapping[str, Preset]) -> None:
         teacher = experiment.teacher or DEFAULT_TEACHER
         page.state.set(TEACHER_WIDTH, teacher.width)
         page.state.set(TEACHER_DEPTH, teacher.depth)
+        page.will_train()
 
     st.markdown("**Presets** show what distillation does on these toys (measured over five seeds):")
     columns = st.columns(len(presets))

@@ -4,6 +4,7 @@ per loss and a progress bar, and the URL written at the end.
     page = Page("calibration", "Calibration", "What the page shows.")
     value = page.control(SOME_FIELD)              # a Field from the page's table
     found = page.per_loss(labels, compute)        # {loss: result}; a ValueError becomes an st.error
+    trained = page.train_button()                 # pages whose training takes seconds wait for Train
     page.finish()                                 # URL sync (page.stop(...) does it too)
 """
 
@@ -22,6 +23,10 @@ from lossviz.ui.state import PageState
 
 T = TypeVar("T")
 
+# Whether a page that waits for Train shows trained results: set by Train or a preset, kept until the user
+# leaves it, and in the URL, so a shared link trains and shows what its sender saw.
+TRAINED = Field("trained", "", "toggle", False)
+
 
 class Page:
     """One page's run: its state, its controls, and the messages it shows."""
@@ -36,6 +41,26 @@ class Page:
     def control(self, field: Field, *, container: Any = st, scope: str | None = None) -> Any:
         """Draw a field's widget (value kept across page switches and in the URL) and return its value."""
         return widgets.draw(field, self.state, container=container, scope=scope)
+
+    def train_button(self, *, disabled: bool = False, on_press: Callable[[], None] | None = None) -> bool:
+        """The primary Train button; True once it (or a preset, via will_train) was pressed, or the URL says
+        trained=1. Once trained, the page retrains (from the cache where it can) as its settings change.
+        on_press: also called when the button is pressed (e.g. to open the first trained view).
+
+        Pages whose training takes seconds wait for it, as TensorFlow Playground waits for its play button:
+        until then a slider step redraws a preview instead of training several models.
+        """
+        if st.button("Train", type="primary", disabled=disabled, key=f"{self.state.page}.train"):
+            self.will_train()
+            if on_press is not None:
+                on_press()
+        trained = bool(self.state.get(TRAINED))
+        self.state.record(TRAINED, trained)
+        return trained
+
+    def will_train(self) -> None:
+        """Make the next run train (a preset's on_click calls this)."""
+        self.state.set(TRAINED, True)
 
     def per_loss(
         self,

@@ -34,7 +34,9 @@ VIEWS = [
     ("calibration", SMALL),
     ("rl", {}),
     ("label_noise", {}),
-    ("distillation", SMALL),
+    ("distillation", SMALL),  # before Train: where the students start
+    ("distillation", {**SMALL, "trained": "1"}),
+    ("neural_collapse", {**SMALL, "trained": "1", "dataset": "blobs", "K": "4"}),
     ("calibration", {**SMALL, "margin_losses": "logistic,hinge,exponential", "losses": "cross_entropy"}),
     ("embeddings", {}),
     ("embeddings", {**SMALL, "trained": "1", "dataset": "blobs"}),

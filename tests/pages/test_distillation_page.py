@@ -15,7 +15,10 @@ from tests.pages.views import open_view, tab_labels
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "distillation.py"
 TIMEOUT = 240
 VIEWS = ("boundaries", "calibration", "targets", "temperature")  # the page's tabs
-TINY = {"n": "160", "epochs": "20", "width": "8", "depth": "1", "teacher_width": "32", "teacher_depth": "2"}
+SETTINGS = {
+    "n": "160", "epochs": "20", "width": "8", "depth": "1", "teacher_width": "32", "teacher_depth": "2"
+}  # fmt: skip
+TINY = {**SETTINGS, "trained": "1"}  # a shared link of a trained page: it trains
 CHART_BUDGET, LOAD_BUDGET = 150 * 1024, 500 * 1024  # as tests/pages/test_byte_budgets.py
 
 
@@ -96,8 +99,21 @@ def test_the_view_controls_rerun_their_figures() -> None:
     assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"]) < points
 
 
+def test_the_page_waits_for_train_showing_where_the_students_start() -> None:
+    at = _page(SETTINGS)
+    assert not at.exception and not at.error and not at.table and not at.tabs  # nothing trained yet
+    assert any("Press **Train**" in i.value for i in at.info)
+    (start,) = at.get("plotly_chart")  # the shared initial weights' map over the data, one panel
+    assert "epoch 0" in json.loads(start.proto.spec)["layout"]["annotations"][0]["text"]
+    at.slider(key="distillation.kd.alpha").set_value(0.5).run()  # a step redraws the preview, trains nothing
+    assert not at.tabs and "trained" not in at.query_params
+    at.button(key="distillation.train").click().run()
+    assert not at.exception and not at.error and at.query_params["trained"] == "1"
+    assert _tabs(at)[0] == "Decision boundaries" and len(at.table[0].value) == 5
+
+
 def test_a_preset_loads_its_data_student_teacher_and_losses() -> None:
-    at = _page({**TINY, "epochs": "5"})
+    at = _page({**SETTINGS, "epochs": "5"})  # not trained yet: the preset trains
     preset = DISTILLATION_PRESETS["circles"]
     button = next(b for b in at.button if b.key == "distillation.preset.circles")
     assert button.help == preset.claim
@@ -108,7 +124,7 @@ def test_a_preset_loads_its_data_student_teacher_and_losses() -> None:
     assert at.select_slider(key="distillation.teacher_width").value == 128
     assert at.slider(key="distillation.teacher_depth").value == 3
     assert at.multiselect(key="distillation.losses.multiclass").value == ["kd"]
-    assert _titles(at, 0)[0].startswith("Teacher · MLP 3×128")
+    assert _titles(at, 0)[0].startswith("Teacher · MLP 3×128") and at.query_params["trained"] == "1"
 
 
 def test_regression_data_gets_a_message() -> None:
@@ -146,7 +162,7 @@ def test_a_view_url_opens_that_view_with_only_its_charts() -> None:
 
 
 def test_a_full_load_stays_within_the_byte_budget() -> None:
-    at = _page({"n": "400", "epochs": "5", "dataset": "spirals", "K": "4"})
+    at = _page({"n": "400", "epochs": "5", "dataset": "spirals", "K": "4", "trained": "1"})
     assert not at.exception
     sizes = {view: [len(c.proto.spec) for c in _open(at, view).get("plotly_chart")] for view in VIEWS}
     assert [len(s) for s in sizes.values()] == [1, 1, 1, 2]  # every view built, one at a time

@@ -15,7 +15,8 @@ from tests.pages.views import open_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "neural_collapse.py"
 TIMEOUT = 300
-TINY = {"n": "120", "epochs": "20", "dataset": "blobs", "K": "3"}
+SETTINGS = {"n": "120", "epochs": "20", "dataset": "blobs", "K": "3"}
+TINY = {**SETTINGS, "trained": "1"}  # a shared link of a trained page: it trains
 DEFAULTS = ["cross_entropy", "squared_onehot", "label_smoothing", "focal"]
 CHART_BUDGET, LOAD_BUDGET = 150 * 1024, 500 * 1024
 
@@ -120,8 +121,18 @@ def test_every_control_changes_the_view_and_the_url() -> None:
     assert "classifier rows w_k (scaled)" not in names and _sizes(at)[0] < first
 
 
+def test_the_page_waits_for_train_showing_the_data_and_where_training_starts() -> None:
+    at = _page(SETTINGS)
+    _clean(at)
+    assert not at.tabs and any("Press **Train**" in i.value for i in at.info)
+    assert len(_figures(at)) == 1  # the initial weights' boundary over the data
+    at.button(key="neural_collapse.train").click().run()
+    _clean(at)
+    assert at.query_params["trained"] == "1" and len(at.tabs) == 4
+
+
 def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None:
-    at = _page(TINY)
+    at = _page(SETTINGS)  # not trained yet: the preset trains
     at.button(key="neural_collapse.demo").click().run()
     _clean(at)
     q = at.query_params

@@ -78,7 +78,7 @@ def test_the_initial_boundaries_are_those_of_the_initial_weights():
 
 def test_train_tiny_config_shows_figures_metrics_and_histograms():
     at = _page(TINY)
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     assert not at.exception and not at.error
     result = _result(at)
     assert result.names == ["cross_entropy", "gce", "logistic"]
@@ -104,7 +104,7 @@ def test_train_tiny_config_shows_figures_metrics_and_histograms():
 
 def test_the_epoch_slider_and_replay_redraw_one_frame_at_a_time():
     at = _page(TINY)
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     last = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "frames" not in last or not last["frames"]  # one frame per message, not the whole animation
     at.select_slider(key="train.epoch").set_value("epoch 0").run()
@@ -118,7 +118,7 @@ def test_the_epoch_slider_and_replay_redraw_one_frame_at_a_time():
 
 def test_points_and_loss_axis_controls_rerun_their_own_views():
     at = _page(TINY)
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     at.toggle(key="train.points").set_value(False).run()
     boundaries = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not [t for t in boundaries["data"] if t["type"] == "scatter"]  # the maps without the points
@@ -159,7 +159,7 @@ def test_training_is_drawn_live_with_each_snapshot():
 
 def test_changing_a_setting_after_training_retrains_so_the_view_matches_the_controls():
     at = _page(TINY)
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     at.select_slider(key="train.epochs").set_value(20).run()
     assert not at.exception
     assert len(_result(at).histories["cross_entropy"].epochs) == 21
@@ -261,7 +261,7 @@ def test_csv_with_missing_values_drops_rows_and_trains_in_full_dimension():
     at = _csv_page(_csv(rows=60, nan_rows=4), {"epochs": "5", "width": "8", "losses": "cross_entropy"})
     assert not at.exception and not at.error
     assert "dropped 4 rows with missing values" in _texts(at.sidebar.caption).lower()
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     assert not at.exception and not at.error
     assert "principal components" in _texts(at.caption)  # 3 features: the map is drawn on the PCA plane
     assert _figures(at)[0]["layout"]["xaxis"]["title"]["text"].startswith("PC1")
@@ -289,7 +289,7 @@ def test_csv_with_a_real_valued_target_trains_regression_losses():
     assert not at.exception and not at.error
     assert "regression target" in _texts(at.sidebar.caption)
     assert at.multiselect(key="train.losses.regression").value == ["squared", "huber", "cauchy"]
-    at.button(key="train.button").click().run()
+    at.button(key="train.train").click().run()
     assert not at.exception and not at.error
     assert _figures(at)[0]["layout"]["xaxis"]["title"]["text"] == "true target (test)"
     assert at.table[0].value["test R²"].iloc[0] > 0.5  # a linear target, fitted by a linear model
