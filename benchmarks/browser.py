@@ -4,8 +4,9 @@ Serves app.py and a one-slider, one-chart reference page on free 127.0.0.1 ports
 sidebar navigation, and measures per page: a fresh load (to the first Plotly chart and to idle, websocket
 bytes), one slider or toggle step (to idle, websocket bytes), a click on the second view tab where a page
 has tabs (to idle, websocket bytes; ratio to the reference's step), and on every page with a Train button its
-default run (on Train & compare every preset too): click to first chart, click to idle, caches cleared first.
-Medians of --repeats runs.
+default run (on Train & compare every preset too): click to first chart, click to idle, caches cleared first;
+and Loss landscape's view changes one after another (grid, span, axes, test set, log, a click on a surface,
+3-D), each timed to idle. Medians of --repeats runs.
 Run: `python benchmarks/browser.py [--repeats 3] [--quick] [--pages a,b] [--json out.json]`.
 """
 
@@ -45,6 +46,8 @@ LAUNCH_ARGS = [
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
 TRAIN_PATH = "train_compare"  # the page whose presets are timed as runs too
+LANDSCAPE_PATH = "landscape"
+LANDSCAPE_TARGET_S = 1.5  # the issue's budget for each of the landscape's view changes, warm
 TRAIN_BUTTON = "Train"  # pages whose training takes seconds wait for this button (lossviz.ui.page)
 DEFAULT_RUN = "default (Train)"
 REFERENCE = "reference"
@@ -345,6 +348,66 @@ def switch_view(probe: Probe, opt: Options) -> dict[str, Any]:
     return {"tab": tab.inner_text().strip(), **timed(probe, tab.click, opt)}
 
 
+def landscape_changes(page: Any) -> list[tuple[str, Any]]:
+    """Loss landscape's view changes, in an order in which each is possible (a click needs the 2-D view):
+    (name, action). Each changes the view to one the server has not computed in this load."""
+
+    def key(name: str, press: str) -> Any:
+        def act() -> None:
+            control = page.get_by_role("slider", name=name)
+            control.focus()
+            page.keyboard.press(press)
+
+        return act
+
+    def toggle(name: str) -> Any:
+        def act() -> None:
+            page.locator('[data-testid="stMain"] label').filter(
+                has_text=re.compile(rf"^{re.escape(name)}$")
+            ).click()
+
+        return act
+
+    def radio(option: str) -> Any:
+        return lambda: page.get_by_text(option, exact=True).click()
+
+    def click_surface() -> None:
+        # the first panel's plot area, off-centre: Plotly selects the nearest of its invisible grid nodes
+        area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.click(area["x"] + 0.3 * area["width"], area["y"] + 0.3 * area["height"])
+
+    return [
+        ("grid", key("Grid", "ArrowRight")),
+        ("span", key("Span", "ArrowLeft")),
+        ("axes: PCA", radio("PCA of the trajectory")),
+        ("loss on the test set", radio("Test set")),
+        ("log scale", toggle("Log scale")),
+        ("click a point", click_surface),
+        ("3-D", toggle("3-D")),
+    ]
+
+
+def measure_landscape(browser: Any, url: str, repeats: int, opt: Options) -> dict[str, Any]:
+    """Each view change of Loss landscape, after a warm-up load; repeat r starts from direction seed r + 1,
+    so no repeat finds the surfaces of an earlier one in the cache."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in range(repeats + 1):  # r = 0 warms the server up and is not reported
+        probe, _ = fresh_load(browser, f"{url}?dir_seed={r + 1}", opt)
+        try:
+            for name, action in landscape_changes(probe.page):
+                result = timed(probe, action, opt)
+                if r:
+                    runs.setdefault(name, []).append(result)
+                    print(f"[{r}/{repeats}] {LANDSCAPE_PATH} {name}: {fmt(result['idle_s'], '.2f')} s, "
+                          f"{result['kb']:.1f} KB", flush=True)  # fmt: skip
+        finally:
+            probe.close()
+    return {
+        name: {"runs": rows, "median": {k: median([x[k] for x in rows]) for k in ("idle_s", "kb")}}
+        for name, rows in runs.items()
+    }
+
+
 def step(probe: Probe, repeat: int, opt: Options) -> dict[str, Any]:
     """One slider (or toggle) step to a value this server has not computed yet.
 
@@ -501,6 +564,12 @@ def print_tables(results: dict[str, Any]) -> None:
             f"{fmt(ratio(m.get('tab_idle_s'), ref['step_idle_s']))} | "
             f"{fmt(m.get('tab_kb'), '.1f')} |"
         )
+    if results["landscape"]:
+        print("\n| Loss landscape view change | to idle | KB |")
+        print("|---|---|---|")
+        for name, row in results["landscape"].items():
+            m = row["median"]
+            print(f"| {name} | {fmt(m['idle_s'], '.2f', ' s')} | {fmt(m['kb'], '.1f')} |")
     if results["train"]:
         print("\n| page | run | click → first chart | click → idle (done) | KB | caches cleared |")
         print("|---|---|---|---|---|---|")
@@ -545,6 +614,10 @@ def check_targets(results: dict[str, Any]) -> list[str]:
             f"({fmt(r_load)}x, {fmt(m['load_kb'], '.0f')} KB; to first chart "
             f"{fmt(ratio(m['load_chart_s'], ref['load_chart_s']))}x)"
         )
+    for name, row in results["landscape"].items():
+        s = row["median"]["idle_s"]
+        ok = None if s is None else s <= LANDSCAPE_TARGET_S
+        lines.append(f"Loss landscape, {name}: <= {LANDSCAPE_TARGET_S} s warm: {verdict(ok)} ({fmt(s)} s)")
     for row in results["train"].values():
         m = row["median"]
         if row["run"] == DEFAULT_RUN and row["path"] == TRAIN_PATH:  # the issue's target for this run
@@ -679,6 +752,7 @@ def main() -> None:
         "repeats": repeats,
         "quiet_s": opt.quiet_s,
         "pages": {},
+        "landscape": {},
         "train": {},
     }
     print(f"machine: {results['machine']['nproc']} CPUs, {results['machine']['cpu']}")
@@ -717,6 +791,8 @@ def main() -> None:
                 {"key": pg["key"], "title": pg["title"], "url": f"{app}/{pg['path']}"} for pg in pages
             ]
             results["pages"] = measure_pages(browser, targets, repeats, opt)
+            if any(pg["path"] == LANDSCAPE_PATH for pg in pages):
+                results["landscape"] = measure_landscape(browser, f"{app}/{LANDSCAPE_PATH}", repeats, opt)
 
         trainable = [pg for pg in pages if results["pages"][pg["key"]]["train_button"]]
         # a second app server, whose main menu offers 'Clear cache': every run starts from cold caches

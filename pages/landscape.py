@@ -5,6 +5,7 @@ trajectory, 1-D slices, the decision boundary at any point, interpolation and cu
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -25,10 +26,11 @@ AXIS_TITLES = {"random": "Random directions (filter-normalized)", "pca": "PCA of
 AXES = Field("axes", "Axes", "radio", "random", options=tuple(AXIS_TITLES), format=AXIS_TITLES.get)
 SPLIT = Field("split", "Loss on", "radio", "train", options=lv.SPLITS, format=lambda s: f"{s.title()} set")
 GRID = Field("grid", "Grid", "select_slider", 41, options=(21, 31, 41, 51, 61, 81, 101), format="{}²".format,
-             help=f"Points per axis of the refined grid (a {lv.COARSE}² grid is drawn first).")
+             help=f"Points per axis (a {lv.COARSE}² grid is drawn first when the refined one takes long).")
 SPAN = Field("span", "Span", "select_slider", 1.0, options=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
              help="Random axes: ±span along each direction. PCA axes: the trajectory's extent × span.")
-THREE_D = Field("3d", "3-D", "toggle", False, help="Surfaces in 3-D (drag to turn; clicks work in 2-D only).")
+THREE_D = Field("3d", "3-D", "toggle", False, help="The chosen point's loss in 3-D (pick it below; drag to "
+                "turn). Clicks work in 2-D only.")
 LOG = Field("log", "Log scale", "toggle", False)
 SEED = Field("dir_seed", "Direction seed", "int", 0, low=0, high=99, help="Seeds the directions (s, s + 1).")
 POINT = Field("point.loss", "Loss", "select", "")  # options (the losses drawn) and ranges are set when drawn
@@ -85,7 +87,11 @@ def surfaces(size: int, names: list[str], text: str) -> dict:
 
 
 def chart(holder: Any, found: dict, clickable: bool, **selection: Any) -> None:
-    """The surfaces as small multiples on one colour scale; the chosen point marked in 2-D."""
+    """The surfaces as small multiples on one colour scale; the chosen point marked in 2-D. In 3-D only the
+    chosen point's loss: each WebGL scene takes this kind of browser ~0.7 s to draw, so three would miss
+    the 1.5 s budget of a view change (measured in benchmarks/browser.py)."""
+    if three_d and point_loss in found:
+        found = {point_loss: found[point_loss]}
     panels = [fig.SurfacePanel(n, labels[n], s, planes[n].trajectory) for n, s in found.items()]
     charts.show(holder, fig.surfaces_figure, panels=panels, three_d=three_d, log=log, axis_titles=titles,
                 point=(point_loss, x, y), clickable=clickable, **selection)  # fmt: skip
@@ -193,9 +199,14 @@ with tab:
         x, y = (f.valid(page.state.get(f)) for f in coordinates(point_loss))
         holder, refined = st.empty(), st.session_state.setdefault("landscape._refined", set())
         key, todo = (base, *choices.values(), *view, grid), list(planes)
-        if key not in refined and (coarse := surfaces(lv.COARSE, todo, f"Coarse {lv.COARSE}² grid:")):
-            todo = list(coarse)  # a coarse grid first, fast
-            chart(holder, coarse, clickable=False, key="landscape.fig.coarse")
+        if key not in refined:
+            started = time.perf_counter()
+            if coarse := surfaces(lv.COARSE, todo, f"Coarse {lv.COARSE}² grid:"):
+                todo = list(coarse)
+                # Drawing costs the browser as much as computing: the coarse grid is drawn first only when
+                # the refined one, extrapolated from it by the number of points, would keep the user waiting.
+                if lv.refine_is_slow(time.perf_counter() - started, grid):
+                    chart(holder, coarse, clickable=False, key="landscape.fig.coarse")
         if not (fine := surfaces(grid, todo, f"Refining to {grid}²:")):
             page.stop()
         refined.add(key)

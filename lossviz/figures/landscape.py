@@ -416,7 +416,8 @@ def surfaces_figure(
             xaxis_title=x_title, yaxis_title=y_title,
             zaxis=dict(title="log loss" if log else "loss", range=[zmin, zmax], showticklabels=False),
             aspectmode="manual", aspectratio=dict(x=1, y=1, z=0.7),
-            camera=dict(eye=dict(x=1.95, y=-1.95, z=1.35)),
+            # a lone scene spans the chart's width: the camera comes closer so the surface fills it
+            camera=dict(eye=dict(x=1.95, y=-1.95, z=1.35) if n > 1 else dict(x=1.3, y=-1.3, z=0.9)),
         )  # fmt: skip
     else:
         fig.update_layout(dragmode="zoom", clickmode="event+select")

@@ -23,6 +23,15 @@ from lossviz.ui import runs
 Split = Literal["train", "test"]
 SPLITS: tuple[str, ...] = ("train", "test")
 COARSE = 11  # the first, fast grid (121 points per loss), drawn while the refined one computes
+SLOW_REFINE_S = 1.0  # a refined grid expected to take longer than this is preceded by the coarse one
+
+
+def refine_is_slow(coarse_seconds: float, resolution: int) -> bool:
+    """Whether the resolution² grid, extrapolated from the coarse grid's time by the number of points, would
+    take longer than SLOW_REFINE_S (the coarse grid's fixed costs make this an overestimate)."""
+    return coarse_seconds * (resolution / COARSE) ** 2 > SLOW_REFINE_S
+
+
 MAX_GRID = 101  # refined grids are capped at 101² points per loss
 SLICE_POINTS = 101
 ALPHAS = np.linspace(-0.5, 1.5, 81)  # interpolation: both solutions and half a segment beyond each

@@ -26,8 +26,8 @@ from lossviz import landscape, losses
 from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
 from lossviz.figures.landscape import LEVEL_STEPS, dequantise
 from lossviz.losses.registry import register, unregister
+from lossviz.ui import charts, runs
 from lossviz.ui import landscape as lv
-from lossviz.ui import runs
 from tests.pages.views import open_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "landscape.py"
@@ -162,6 +162,32 @@ def test_default_view_draws_all_losses_on_one_scale_matching_the_naive_loop():
     assert at.multiselect(key="landscape.losses.multiclass").value == ["cross_entropy", "focal"]
 
 
+@pytest.mark.parametrize(("slow_s", "coarse_first"), [(-1.0, True), (1e9, False)])
+def test_the_coarse_grid_is_drawn_first_only_when_refining_would_take_long(monkeypatch, slow_s, coarse_first):
+    drawn = []  # the keys of the charts the page draws, in order
+    real_show = charts.show
+
+    def show(container, builder, /, **kwargs):
+        drawn.append(kwargs.get("key"))
+        return real_show(container, builder, **kwargs)
+
+    monkeypatch.setattr(charts, "show", show)
+    monkeypatch.setattr(lv, "SLOW_REFINE_S", slow_s)  # -1: any refinement counts as slow; 1e9: none does
+    at = _page({"grid": "31"})
+    _clean(at)
+    coarse, refined = "landscape.fig.coarse", "landscape.fig.surfaces"
+    assert [k for k in drawn if k in (coarse, refined)] == ([coarse, refined] if coarse_first else [refined])
+    contour = next(t for t in _figure(at)["data"] if t["type"] == "contour")
+    assert len(contour["x"]) == 31  # refined in the end
+
+
+def test_a_refinement_is_slow_when_its_points_would_take_longer_than_the_threshold():
+    assert lv.SLOW_REFINE_S == 1.0
+    assert lv.refine_is_slow(0.02, 101)  # 0.02 s for 11², so about 1.7 s for 101²
+    assert not lv.refine_is_slow(0.01, 101)  # about 0.84 s
+    assert not lv.refine_is_slow(0.05, 11)  # the coarse grid itself
+
+
 @pytest.mark.parametrize(
     ("widget", "key", "value"),
     [
@@ -179,6 +205,13 @@ def test_toggles_and_split_rerun_cleanly(widget, key, value):
     if key == "landscape.3d":
         assert "surface" in kinds and "contour" not in kinds and "scene" in spec["layout"]
         assert at.query_params["3d"] == "1"
+        # one WebGL scene, of the chosen point's loss; choosing another loss draws that one
+        assert next(t for t in spec["data"] if t["type"] == "surface")["name"] == "Cross-entropy"
+        assert sum(t["type"] == "surface" for t in spec["data"]) == 1 and "scene2" not in spec["layout"]
+        at.selectbox(key="landscape.point.loss").set_value("focal").run()
+        _clean(at)
+        (surface,) = [t for t in _figure(at)["data"] if t["type"] == "surface"]
+        assert surface["name"].startswith("Focal")
     elif key == "landscape.log":
         contour = next(t for t in spec["data"] if t["type"] == "contour")
         z = np.asarray(contour["z"], np.float64)  # (21, 21): every node is clickable at this size
