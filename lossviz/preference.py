@@ -89,7 +89,15 @@ def train_preference(
     reference: str = "initial",
 ) -> PreferenceRun:
     """Train the tabular policy with one preference loss (full batch, Adam); ValueError naming bad values."""
-    _check(prompts, answers, epochs, lr, seed, init_scale, reference)
+    selection = {loss: params or {}}
+    runs = train_preferences(
+        selection, prompts, answers, epochs, lr, seed, init_scale=init_scale, reference=reference
+    )
+    return runs[loss]
+
+
+def bind(loss: str, params: Mapping[str, float] | None = None) -> losses.BoundLoss:
+    """The registered preference loss with its hyperparameters; ValueError naming a bad name or value."""
     try:
         spec = losses.get(loss)
     except KeyError:
@@ -100,8 +108,29 @@ def train_preference(
         raise ValueError(
             f"loss {loss!r} is a {spec.task} loss; preference losses: {losses.names('preference')}"
         )
-    bound = losses.make(spec, **dict(params or {}))  # ValueError naming a bad hyperparameter
-    beta = float(bound.params.get("beta", 1.0))
+    return losses.make(spec, **dict(params or {}))  # ValueError naming a bad hyperparameter
+
+
+def train_preferences(
+    selection: Mapping[str, Mapping[str, float] | None],
+    prompts: int = 8,
+    answers: int = 3,
+    epochs: int = 200,
+    lr: float = 0.05,
+    seed: int = 0,
+    *,
+    init_scale: float = 1.0,
+    reference: str = "initial",
+) -> dict[str, PreferenceRun]:
+    """Train one copy of the tabular policy per loss of selection ({loss: hyperparameters}), all from the same
+    initial logits, in one loop: the copies share no parameter, so the gradient of the summed losses is each
+    copy's own gradient and element-wise Adam treats each copy as if it trained alone (tested), while the
+    loop's per-step overhead is paid once instead of once per loss."""
+    _check(prompts, answers, epochs, lr, seed, init_scale, reference)
+    if not selection:
+        raise ValueError("selection must name at least one preference loss, got none")
+    bound = {name: bind(name, params) for name, params in selection.items()}
+    beta = torch.tensor([float(b.params.get("beta", 1.0)) for b in bound.values()], dtype=torch.float64)
     chosen_np, rejected_np = preference_pairs(prompts, answers, seed)
     chosen, rejected = torch.from_numpy(chosen_np), torch.from_numpy(rejected_np)
     rows = torch.arange(prompts)
@@ -111,54 +140,50 @@ def train_preference(
     )
     ref_log = torch.log_softmax(ref_logits, dim=1)  # (P, A)
     ref_pair = torch.stack([ref_log[rows, chosen], ref_log[rows, rejected]], dim=1)  # (P, 2)
-    logits = start.clone().requires_grad_(True)
+    logits = start.expand(len(bound), -1, -1).clone().requires_grad_(True)  # (L, P, A): one policy per loss
     optimizer = torch.optim.Adam([logits], lr=lr)
 
     n = epochs + 1
-    out = {
-        k: np.empty(n) for k in ("chosen", "rejected", "log_chosen", "log_rejected", "margin", "kl", "loss")
-    }
-    path = np.empty((n, answers))
+    stats = torch.empty(n, len(bound), 7, dtype=torch.float64)  # the PreferenceRun curves, per epoch and loss
+    path = torch.empty(n, len(bound), answers, dtype=torch.float64)
 
     def objective() -> tuple[torch.Tensor, torch.Tensor]:
-        log_p = torch.log_softmax(logits, dim=1)  # (P, A)
-        pair = torch.stack([log_p[rows, chosen], log_p[rows, rejected]], dim=1)  # (P, 2)
-        return bound(pair, ref_pair), log_p
+        log_p = torch.log_softmax(logits, dim=2)  # (L, P, A)
+        pair = torch.stack([log_p[:, rows, chosen], log_p[:, rows, rejected]], dim=2)  # (L, P, 2)
+        values = torch.stack([fn(pair[i], ref_pair) for i, fn in enumerate(bound.values())])  # (L,)
+        return values, log_p
 
-    def record(i: int, value: torch.Tensor, log_p: torch.Tensor) -> None:
+    def record(i: int, values: torch.Tensor, log_p: torch.Tensor) -> None:
         log_p = log_p.detach()
         p = log_p.exp()
-        lw, ll = log_p[rows, chosen], log_p[rows, rejected]
-        out["chosen"][i], out["rejected"][i] = float(lw.exp().mean()), float(ll.exp().mean())
-        out["log_chosen"][i], out["log_rejected"][i] = float(lw.mean()), float(ll.mean())
+        lw, ll = log_p[:, rows, chosen], log_p[:, rows, rejected]  # (L, P)
         h = (lw - ref_pair[:, 0]) - (ll - ref_pair[:, 1])
-        out["margin"][i] = beta * float(h.mean())
-        out["kl"][i] = float((p * (log_p - ref_log)).sum(dim=1).mean())
-        out["loss"][i] = float(value.detach())
-        path[i] = p[0].numpy()
+        kl = (p * (log_p - ref_log)).sum(dim=2).mean(dim=1)
+        columns = (lw.exp().mean(1), ll.exp().mean(1), lw.mean(1), ll.mean(1), beta * h.mean(1), kl)
+        stats[i] = torch.stack([*columns, values.detach()], dim=1)
+        path[i] = p[:, 0]
 
     for epoch in range(epochs):
-        value, log_p = objective()
-        record(epoch, value, log_p)
+        values, log_p = objective()
+        record(epoch, values, log_p)
         optimizer.zero_grad()
-        value.backward()
+        values.sum().backward()
         optimizer.step()
     with torch.no_grad():
-        value, log_p = objective()
-    record(epochs, value, log_p)
-    return PreferenceRun(
-        loss=loss,
-        params=tuple(sorted(bound.params.items())),
-        beta=beta,
-        epochs=np.arange(n),
-        chosen=out["chosen"],
-        rejected=out["rejected"],
-        log_chosen=out["log_chosen"],
-        log_rejected=out["log_rejected"],
-        margin=out["margin"],
-        kl=out["kl"],
-        loss_value=out["loss"],
-        path=path,
-        chosen_index=chosen_np,
-        rejected_index=rejected_np,
-    )
+        values, log_p = objective()
+    record(epochs, values, log_p)
+    curves, paths = stats.numpy(), path.numpy()
+    keys = ("chosen", "rejected", "log_chosen", "log_rejected", "margin", "kl", "loss_value")
+    return {
+        name: PreferenceRun(
+            loss=name,
+            params=tuple(sorted(b.params.items())),
+            beta=float(beta[j]),
+            epochs=np.arange(n),
+            **{key: curves[:, j, k].copy() for k, key in enumerate(keys)},
+            path=paths[:, j].copy(),
+            chosen_index=chosen_np,
+            rejected_index=rejected_np,
+        )
+        for j, (name, b) in enumerate(bound.items())
+    }

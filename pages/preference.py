@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from lossviz import preference
 from lossviz.figures import preference as figures
 from lossviz.ui import charts, widgets
 from lossviz.ui import preference as cached
@@ -72,10 +73,11 @@ arguments = dict(
     prompts=int(values["prompts"]), answers=int(values["answers"]), epochs=int(values["epochs"]),
     lr=float(values["lr"]), seed=int(values["seed"]),
 )  # fmt: skip
-found = page.per_loss(labels, lambda n: cached.run(n, tuple(sorted(settings[n].items())), **arguments))
-if not found:
+valid = page.per_loss(labels, lambda n: preference.bind(n, settings[n]))  # a bad value: one error per loss
+if not valid:
     page.stop()
-runs = {labels[n]: run for n, run in found.items()}
+selection = tuple((n, tuple(sorted(settings[n].items()))) for n in valid)
+runs = {labels[n]: run for n, run in cached.runs(selection, **arguments).items()}
 
 simplex = arguments["answers"] == 3  # prompt 0's path needs three answers
 shown = tuple(VIEWS) if simplex else tuple(v for v in VIEWS if v != "simplex")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from lossviz import losses
-from lossviz.preference import train_preference
+from lossviz.preference import initial_logits, preference_pairs, train_preference, train_preferences
 
 
 @pytest.mark.parametrize("name", losses.names("preference"))
@@ -80,6 +81,50 @@ def test_bad_values_raise_naming_them(kwargs: dict, word: str) -> None:
     arguments = dict(loss="dpo", params={}, prompts=4, answers=3, epochs=5, lr=0.05, seed=0) | kwargs
     with pytest.raises(ValueError, match=word):
         train_preference(**arguments)
+
+
+def _alone(name: str, params: dict, prompts: int, answers: int, epochs: int, lr: float, seed: int) -> dict:
+    """One policy trained by itself with plain full-batch Adam: the curves a run must match."""
+    loss = losses.make(losses.get(name), **params)
+    chosen, rejected = (torch.from_numpy(a) for a in preference_pairs(prompts, answers, seed))
+    rows, start = torch.arange(prompts), initial_logits(prompts, answers, seed)
+    ref = torch.log_softmax(start, 1)
+    ref_pair = torch.stack([ref[rows, chosen], ref[rows, rejected]], 1)
+    z = start.clone().requires_grad_(True)
+    adam = torch.optim.Adam([z], lr=lr)
+    curves: dict[str, list[float]] = {"chosen": [], "kl": [], "loss_value": []}
+    for epoch in range(epochs + 1):
+        log_p = torch.log_softmax(z, 1)
+        value = loss(torch.stack([log_p[rows, chosen], log_p[rows, rejected]], 1), ref_pair)
+        p = log_p.detach().exp()
+        curves["chosen"].append(float(p[rows, chosen].mean()))
+        curves["kl"].append(float((p * (log_p.detach() - ref)).sum(1).mean()))
+        curves["loss_value"].append(float(value.detach()))
+        if epoch < epochs:
+            adam.zero_grad()
+            value.backward()
+            adam.step()
+    return curves
+
+
+def test_losses_trained_together_each_match_a_policy_trained_alone() -> None:
+    selection = {"dpo": {"beta": 0.5}, "ipo": {}, "asft": {"lam": 0.5}, "kto": {}}
+    together = train_preferences(selection, prompts=5, answers=4, epochs=25, lr=0.1, seed=2)
+    assert list(together) == list(selection)
+    for name, params in selection.items():
+        alone = _alone(name, params, 5, 4, 25, 0.1, 2)
+        for key, curve in alone.items():
+            np.testing.assert_allclose(getattr(together[name], key), curve, rtol=1e-10, atol=1e-12)
+    assert together["dpo"].beta == 0.5 and together["ipo"].params == train_preference("ipo", {}).params
+
+
+def test_a_bad_loss_in_a_selection_is_named() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        train_preferences({"dpo": {}, "nope": {}})
+    with pytest.raises(ValueError, match="beta"):
+        train_preferences({"ipo": {}, "dpo": {"beta": 100.0}})
+    with pytest.raises(ValueError, match="at least one"):
+        train_preferences({})
 
 
 def _early(name: str, seed: int, epochs: int = 10, **kwargs) -> tuple[float, float]:

@@ -510,8 +510,12 @@ def point_boundary_figure(
     point: tuple[float, float],
     height_per_row: int = 340,
 ) -> go.Figure:
-    """One loss's decision maps side by side: at its trained weights and at point (x, y) of its plane."""
+    """One loss's decision maps side by side: at its trained weights and at point (x, y) of its plane. At the
+    centre (0, 0) the two are one map: drawn once (a page's first view then draws one panel fewer)."""
     x, y = point
+    if x == 0 and y == 0:
+        panels = [BoundaryPanel(name, f"{label} · trained weights, the chosen point (0, 0)", [maps[0]])]
+        return boundary_figure(data=data, panels=panels, height_per_row=height_per_row)
     titles = (f"{label} · trained weights", f"at ({x:.3g}, {y:.3g})")
     panels = [BoundaryPanel(name, title, [m]) for title, m in zip(titles, maps, strict=True)]
     return boundary_figure(data=data, panels=panels, height_per_row=height_per_row)

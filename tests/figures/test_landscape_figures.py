@@ -430,6 +430,9 @@ def test_point_boundary_figure_puts_the_trained_map_beside_the_point_map():
     titles = [a.text for a in fig.layout.annotations][:2]
     assert titles == ["Focal · trained weights", "at (0.5, -0.25)"]
     assert {a.font.color for a in fig.layout.annotations[:2]} == {palette.color_for("focal")}
+    centre = figures.point_boundary_figure(data=data, name="focal", label="Focal", maps=maps, point=(0, 0))
+    assert sum(t.type == "contour" for t in centre.data) == 1  # one map: the chosen point is the trained one
+    assert centre.layout.annotations[0].text == "Focal · trained weights, the chosen point (0, 0)"
 
 
 def test_a_surface_with_a_diverged_point_keeps_float32():
