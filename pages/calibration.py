@@ -45,7 +45,6 @@ page = Page(
 )
 with st.sidebar:
     st.header("Calibration")
-    n_bins, band, overlay = page.control(BINS), page.control(BAND), page.control(OVERLAY)
 experiment, data = xf.sidebar(page, DEFAULT_LOSSES)
 if data.task == "regression":
     page.stop("Calibration needs a classification dataset; pick one in the sidebar.")
@@ -67,7 +66,7 @@ margin = {
 }
 
 
-def measured() -> list:
+def measured(n_bins: int, band: bool) -> list:
     """Every loss's reliability panel, shared by the Reliability and histogram views: built only for them."""
     panels = page.per_loss(labels, lambda n: cached.panel(base, by_name[n], n_bins, 200 if band else 0))
     if not panels:
@@ -75,12 +74,26 @@ def measured() -> list:
     return list(panels.values())
 
 
-# One view at a time: a Bins or overlay step then redraws one chart, not four (see widgets.views).
-offered = tuple(v for v in VIEWS if v != "margin" or margin)
-view, tab = widgets.views(replace(VIEW, options=offered), page.state)
-with tab:
+@st.fragment
+def views() -> None:
+    """The binning controls and the open view. A fragment: a Bins, band or overlay step, or a tab click,
+    reruns only this (the models are trained; the sidebar and the rest of the page stay as drawn)."""
+    fields = (BINS, BAND, OVERLAY)
+    n_bins, band, overlay = (
+        page.control(f, container=c) for f, c in zip(fields, st.columns(len(fields)), strict=True)
+    )
+    # One view at a time: a step then redraws one chart, not four (see widgets.views).
+    offered = tuple(v for v in VIEWS if v != "margin" or margin)
+    view, tab = widgets.views(replace(VIEW, options=offered), page.state)
+    with tab:
+        show(view, n_bins, band, overlay)
+    page.finish_fragment()
+
+
+def show(view: str, n_bins: int, band: bool, overlay: bool) -> None:
+    """One view's charts, captions and table."""
     if view == "reliability":
-        panels = measured()
+        panels = measured(n_bins, band)
         charts.show(st, figures.reliability_figure, key="cal.fig.reliability", panels=panels, overlay=overlay)
         st.caption(
             "Equal-width bins (solid, circles sized by count) and equal-mass bins (dashed), the 90% "
@@ -113,7 +126,7 @@ with tab:
             st,
             figures.confidence_histogram_figure,
             key="cal.fig.histogram",
-            panels=measured(),
+            panels=measured(n_bins, band),
             overlay=overlay,
         )
     elif view == "temperature":
@@ -136,4 +149,7 @@ with tab:
                 "the diagonal means a proper loss. Markers: the reliability of the model trained with that "
                 "loss on this data."
             )
+
+
+views()
 page.finish()
