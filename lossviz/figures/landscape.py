@@ -48,7 +48,8 @@ _LOG_FLOOR = 1e-6  # with a log scale, values below this fraction of the largest
 TRAJECTORY_COLOR = "#ffffff"
 POINT_COLOR = "#e4002b"
 GRID_NAME = "grid"  # name of the invisible, clickable grid-point traces
-CLICK_NODES = 21  # clickable nodes per axis and panel
+CLICK_NODES = 11  # clickable nodes per axis and panel: 21² invisible markers a panel cost 0.11 s a redraw
+LINE_NODES = 51  # nodes per axis at most that a panel's contour lines are drawn from
 # 2-D contours are sent as uint16 steps of the shared colour range: a third of float32's JSON, and 65535 steps
 # are far finer than any colour or contour level (the exact values travel with the clickable grid nodes)
 LEVEL_STEPS = 65535
@@ -326,19 +327,38 @@ def surfaces_figure(
             if quantised
             else dict(start=zmin, end=zmax, size=level)
         )
+        values = quantise(z, zmin, zmax) if quantised else z
+        # A heat map under contour lines alone draws in 0.18 s where one contour trace coloured as a heat map
+        # takes 0.23 s (three 41² panels in Chromium): the filled contour computes its level paths twice.
         fig.add_trace(
-            go.Contour(
+            go.Heatmap(
                 x=xs,
                 y=ys,
-                z=quantise(z, zmin, zmax) if quantised else z,
+                z=values,
                 coloraxis="coloraxis",
-                contours=dict(**levels, coloring="heatmap", showlines=True),
-                line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
                 hoverinfo="skip" if clickable else None,
-                # the contour's own hover is off when the grid nodes carry it: no full-grid customdata then
+                # the map's own hover is off when the grid nodes carry it: no full-grid customdata then
                 customdata=None if clickable else lean(hover),
                 hovertemplate=None if clickable else template,
                 name=panel.title,
+            ),
+            row=row,
+            col=col,
+        )
+        # the lines from at most LINE_NODES nodes per axis: a 101² grid would otherwise send its values twice
+        lx = max(1, math.ceil((len(surface.xs) - 1) / (LINE_NODES - 1)))
+        ly = max(1, math.ceil((len(surface.ys) - 1) / (LINE_NODES - 1)))
+        fig.add_trace(
+            go.Contour(
+                x=lean(surface.xs[::lx]),
+                y=lean(surface.ys[::ly]),
+                z=values[::ly, ::lx],
+                contours=dict(**levels, coloring="none"),
+                line=dict(width=0.6, color="rgba(255,255,255,0.55)"),
+                showscale=False,
+                hoverinfo="skip",
+                name=panel.title,
+                showlegend=False,
             ),
             row=row,
             col=col,

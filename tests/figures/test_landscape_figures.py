@@ -90,19 +90,20 @@ def test_surfaces_share_one_coloraxis_and_the_same_contour_levels():
     surfaces = [_surface(1.0), _surface(2.0, 0.2), _surface(0.5, 0.05)]
     names = ["cross_entropy", "focal", "gce"]
     fig = figures.surfaces_figure(panels=_panels(surfaces, names, ["A", "B", "C"], [_trajectory()] * 3))
-    contours = _traces(fig, "contour")
-    assert len(contours) == 3
+    maps, contours = _traces(fig, "heatmap"), _traces(fig, "contour")  # a heat map under contour lines
+    assert len(maps) == 3 and len(contours) == 3
     low, high = figures.shared_range(surfaces)
     assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == figures.LEVEL_STEPS
-    assert {c.coloraxis for c in contours} == {"coloraxis"}
+    assert {m.coloraxis for m in maps} == {"coloraxis"}  # one scale: a colour means one loss in every panel
     levels = {(c.contours.start, c.contours.end, c.contours.size) for c in contours}
-    assert len(levels) == 1  # one set of levels: a colour means the same loss in every panel
-    for contour, surface in zip(contours, surfaces, strict=True):
+    assert len(levels) == 1 and {c.contours.coloring for c in contours} == {"none"}  # lines only, same levels
+    for heat, contour, surface in zip(maps, contours, surfaces, strict=True):
         # grid convention: x = xs, y = ys and z[i, j] at (xs[j], ys[i]) unchanged
-        assert np.allclose(contour.x, surface.xs) and np.allclose(contour.y, surface.ys)
+        assert np.allclose(heat.x, surface.xs) and np.allclose(heat.y, surface.ys)
         step = (high - low) / figures.LEVEL_STEPS  # uint16 steps of the shared range: lean JSON
-        assert contour.z.dtype == np.uint16
-        np.testing.assert_allclose(figures.dequantise(contour.z, low, high), surface.z, atol=0.51 * step)
+        assert heat.z.dtype == np.uint16
+        np.testing.assert_allclose(figures.dequantise(heat.z, low, high), surface.z, atol=0.51 * step)
+        np.testing.assert_array_equal(contour.z, heat.z)  # a small grid: the lines from every node
     assert [a.text for a in fig.layout.annotations][:3] == ["A", "B", "C"]
     assert [a.font.color for a in fig.layout.annotations][:3] == [palette.color_for(n) for n in names]
 
@@ -144,9 +145,9 @@ def test_trajectory_centre_and_chosen_point_are_drawn():
 def test_log_surfaces_plot_log10_with_ticks_in_loss_units():
     surface = _surface(1.0, 0.01)
     fig = figures.surfaces_figure(panels=_panels([surface], ["cross_entropy"]), log=True)
-    contour = _traces(fig, "contour")[0]
+    heat = _traces(fig, "heatmap")[0]
     low, high = figures.shared_range([surface], log=True)
-    decoded = figures.dequantise(contour.z, low, high)
+    decoded = figures.dequantise(heat.z, low, high)
     np.testing.assert_allclose(decoded, np.log10(surface.z), atol=0.51 * (high - low) / figures.LEVEL_STEPS)
     bar = fig.layout.coloraxis.colorbar
     assert bar.tickmode == "array" and len(bar.tickvals) >= 2
@@ -165,7 +166,7 @@ def test_three_d_lifts_the_trajectory_onto_the_surface():
     fig = figures.surfaces_figure(
         panels=_panels([surface], ["cross_entropy"], None, [trajectory]), three_d=True
     )
-    assert len(_traces(fig, "surface")) == 1 and not _traces(fig, "contour")
+    assert len(_traces(fig, "surface")) == 1 and not _traces(fig, "contour") and not _traces(fig, "heatmap")
     path = next(t for t in fig.data if t.name == "training trajectory")
     lift = 0.01 * (surface.z.max() - surface.z.min())
     assert np.allclose(np.asarray(path.z) - lift, surface.z[[2, 5, 8], [1, 4, 6]], rtol=1e-6)  # on nodes
@@ -440,7 +441,16 @@ def test_a_surface_with_a_diverged_point_keeps_float32():
     z = np.array(surface.z, copy=True)
     z[0, 0] = np.nan
     fig = figures.surfaces_figure(panels=_panels([replace(surface, z=z)], ["cross_entropy"]))
-    assert _traces(fig, "contour")[0].z.dtype == np.float32
+    assert _traces(fig, "heatmap")[0].z.dtype == np.float32
+
+
+def test_a_large_grid_draws_its_lines_from_at_most_line_nodes_per_axis():
+    surface = _surface(n=101)
+    fig = figures.surfaces_figure(panels=_panels([surface], ["cross_entropy"]))
+    (heat,), (lines,) = _traces(fig, "heatmap"), _traces(fig, "contour")
+    assert heat.z.shape == (103, 101) and lines.z.shape == (35, 51)  # every 3rd row and 2nd column: exact
+    np.testing.assert_array_equal(lines.z, heat.z[::3, ::2])
+    assert np.allclose(lines.x, surface.xs[::2]) and np.allclose(lines.y, surface.ys[::3])
 
 
 def test_a_large_grid_stays_within_a_step_budget():
