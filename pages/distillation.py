@@ -52,7 +52,7 @@ try:
     teacher = cached.train_teacher(experiment, bar)
 except Exception as err:  # shown as an error, never a traceback
     page.stop(f"The teacher could not train: {err if isinstance(err, ValueError) else repr(err)}", "error")
-result = runs.train_all(experiment, bar, runs.LiveBoundaries(live, experiment, data))  # students, live
+result = runs.train_all(experiment, bar, runs.live_boundaries(live, experiment, data))  # students, live
 bar.empty()
 live.empty()
 runs.show_problems(result)

@@ -121,9 +121,10 @@ with tab:
             "train a classifier with a cosine head: try them on Train & compare."
         )
     else:
-        bar = st.progress(0.0, text="Training…")
-        result = runs.train_all(experiment, bar)
+        bar, live = st.progress(0.0, text="Training…"), st.empty()
+        result = runs.train_all(experiment, bar, cached.live_spheres(live, experiment))  # drawn as it trains
         bar.empty()
+        live.empty()
         views = experiment.data
         st.caption(
             f"Run: {runs.describe(experiment)} · {views.views} views, positives = {views.positives}, "

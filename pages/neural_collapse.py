@@ -87,7 +87,7 @@ if not trained:
     runs.show_initial_boundaries(live, experiment, data)
     page.stop()
 bar = bar.progress(0.0, text="Training (or loading the cached models)…")
-result = runs.train_all(experiment, bar, runs.LiveBoundaries(live, experiment, data))
+result = runs.train_all(experiment, bar, runs.live_boundaries(live, experiment, data))
 bar.empty()
 live.empty()
 runs.show_problems(result)

@@ -59,7 +59,7 @@ if not trained:
         runs.show_initial_boundaries(live, experiment, data)
     page.stop()
 bar = bar.progress(0.0, text="Training…")
-drawing = runs.LiveBoundaries(live, experiment, data) if data.task != "regression" else None
+drawing = runs.live_boundaries(live, experiment, data) if data.task != "regression" else None
 result = st.session_state[runs.SHOWN] = runs.train_all(experiment, bar, drawing)  # other pages read it
 bar.empty()
 live.empty()

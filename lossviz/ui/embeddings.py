@@ -127,6 +127,21 @@ def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[
         )
 
 
+def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
+    """Each loss's held-out embeddings at its newest snapshot, drawn while training runs. On the sphere each
+    panel is a WebGL scene, which this kind of browser takes most of a second to draw: redrawn once a second
+    there, four times a second on the circle."""
+    base = experiment.base()
+    data = runs.dataset(base.data)
+
+    def panel(name: str, epoch: int, parameters: dict[str, np.ndarray]) -> figures.SpherePanel:
+        z = train.embed(runs.initial_model(base, name), data.X_test, parameters).astype(np.float32)
+        return figures.SpherePanel(name, runs.live_title(name, epoch), z, data.y_test)
+
+    every = 1.0 if experiment.model.embedding_dim == 3 else 0.25
+    return runs.LiveView(placeholder, panel, lambda panels: figures.sphere_figure(panels=panels), every)
+
+
 # ----------------------------------------------------------------------------- cached views of a trained run
 
 

@@ -229,32 +229,52 @@ def train_all(experiment: Experiment, bar: Any, live: Live | None = None) -> Tra
     return TrainResult(experiment=experiment, histories=histories, errors=errors)
 
 
-class LiveBoundaries:
-    """Draws each loss's decision map at its newest snapshot into one placeholder while training runs."""
+class LiveView:
+    """Draws each loss's newest snapshot into one placeholder while training runs (a train_all live callback).
 
-    def __init__(self, placeholder: Any, experiment: Experiment, data: Dataset, every: float = 0.25) -> None:
-        self.placeholder, self.base, self.data, self.every = placeholder, experiment.base(), data, every
-        self.choices = {c.name: c for c in experiment.losses}
-        self.maps: dict[str, tuple[int, DecisionMap]] = {}
+    panel(loss, epoch, parameters) turns a snapshot into one panel; figure(panels) draws them, one per loss
+    in the order the losses first report. Redrawn at most every `every` seconds: each redraw costs the
+    browser as much as a step.
+    """
+
+    def __init__(
+        self,
+        placeholder: Any,
+        panel: Callable[[str, int, dict[str, np.ndarray]], Any],
+        figure: Callable[[list[Any]], Any],
+        every: float = 0.25,
+    ) -> None:
+        self.placeholder, self.panel, self.figure, self.every = placeholder, panel, figure, every
+        self.panels: dict[str, Any] = {}
         self.drawn = 0.0
 
     def __call__(self, name: str, epoch: int, parameters: dict[str, np.ndarray]) -> None:
-        model = initial_model(self.base, name)
-        self.maps[name] = (epoch, evaluate.decision_map(model, losses.get(name).task, self.data, parameters))
+        self.panels[name] = self.panel(name, epoch, parameters)
         if time.monotonic() - self.drawn >= self.every:
             self.draw()
 
     def draw(self) -> None:
-        """Show the maps gathered so far (one panel per loss, in selection order)."""
-        panels = [
-            figures.BoundaryPanel(
-                n, f"{losses.get(n).title}<br><span style='font-size:11px'>training · epoch {e}</span>", [m]
-            )
-            for n, (e, m) in self.maps.items()
-        ]
-        if panels:
-            self.placeholder.plotly_chart(figures.boundary_figure(data=self.data, panels=panels))
+        """Show the panels gathered so far."""
+        if self.panels:
+            self.placeholder.plotly_chart(self.figure(list(self.panels.values())))
         self.drawn = time.monotonic()
+
+
+def live_title(name: str, epoch: int) -> str:
+    """A live panel's title: the loss, then 'training · epoch e' on a second, smaller line."""
+    return f"{losses.get(name).title}<br><span style='font-size:11px'>training · epoch {epoch}</span>"
+
+
+def live_boundaries(placeholder: Any, experiment: Experiment, data: Dataset) -> LiveView:
+    """Each loss's decision map at its newest snapshot, while training runs."""
+    base = experiment.base()
+
+    def panel(name: str, epoch: int, parameters: dict[str, np.ndarray]) -> figures.BoundaryPanel:
+        task = losses.get(name).task
+        decision = evaluate.decision_map(initial_model(base, name), task, data, parameters)
+        return figures.BoundaryPanel(name, live_title(name, epoch), [decision])
+
+    return LiveView(placeholder, panel, lambda panels: figures.boundary_figure(data=data, panels=panels))
 
 
 def show_problems(result: TrainResult) -> None:

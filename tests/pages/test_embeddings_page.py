@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lossviz import losses
 from lossviz.losses.registry import register, unregister
 from lossviz.presets import EMBEDDING_PRESETS
 from lossviz.ui import runs
@@ -332,3 +334,37 @@ def test_the_trained_views_stay_within_the_byte_budget() -> None:
         sizes = [len(chart.proto.spec) for chart in _open(at, view).get("plotly_chart")]
         assert len(sizes) == len(VIEWS[view]), view
         assert max(sizes) <= 150 * 1024 and sum(sizes) <= 500 * 1024, (view, sizes)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_training_draws_the_embeddings_live_at_each_snapshot(dim: int) -> None:
+    from lossviz.experiment import DataSpec, Experiment, LossChoice, ModelSpec, OptimSpec
+    from lossviz.ui import embeddings as cached
+
+    experiment = Experiment(
+        DataSpec(source="blobs", n=60, n_classes=3, noise=0.5, seed=1),
+        ModelSpec(width=8, depth=1, embedding_dim=dim),
+        OptimSpec(epochs=12, snapshots=4, seed=3),
+        (LossChoice("info_nce"), LossChoice("supcon")),
+    )
+    drawn = []
+
+    class Placeholder:  # what st.empty() offers the live view
+        def plotly_chart(self, figure, **kwargs):
+            drawn.append(figure)
+
+    class Bar:
+        def progress(self, *args, **kwargs):
+            pass
+
+    live = cached.live_spheres(Placeholder(), experiment)
+    live.every = 0.0  # draw every snapshot (the page throttles to what the browser can draw)
+    result = runs.train_all(experiment, Bar(), live)
+    assert result.names == ["info_nce", "supcon"] and drawn
+    assert live.every == 0.0 and len(drawn) >= 2  # more than one frame: the points move while training runs
+    last = drawn[-1]
+    titles = [a.text for a in last.layout.annotations if "training · epoch" in a.text]
+    assert [t.split("<br>")[0] for t in titles] == [losses.get(n).title for n in ("info_nce", "supcon")]
+    points = [t for t in last.data if getattr(t, "mode", None) == "markers"]
+    coords = np.stack([np.asarray(getattr(points[0], axis), np.float64) for axis in "xyz"[:dim]], axis=1)
+    np.testing.assert_allclose(np.linalg.norm(coords, axis=1), 1.0, atol=1e-5)  # on the circle or sphere
