@@ -627,9 +627,10 @@ def check_targets(results: dict[str, Any]) -> list[str]:
                 else m["first_s"] <= 1 and m["done_s"] <= 3
             )
             target = "first chart <= 1 s, done <= 3 s"
-        else:
-            ok = None if m["done_s"] is None else m["done_s"] <= 10
-            target = "done <= 10 s"
+        else:  # the issue: "within 10 s, or shown coarse first" (the pages draw their runs live)
+            first, done = m["first_s"], m["done_s"]
+            ok = None if done is None else done <= 10 or (first is not None and first <= 1)
+            target = "done <= 10 s, or a first (live) chart <= 1 s"
         lines.append(
             f"{row['page']}, {row['run']}: {target}: {verdict(ok)} "
             f"({fmt(m['first_s'], '.2f')} s, {fmt(m['done_s'], '.2f')} s)"

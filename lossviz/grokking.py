@@ -28,6 +28,8 @@ DTYPES: tuple[str, ...] = ("float32", "float64")
 COMBINES: tuple[str, ...] = ("concat", "sum")
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 Progress = Callable[[float, str], None]
+# (epochs, train accuracy, test accuracy) recorded so far: called after each log-spaced record
+Recorded = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 # Power et al. (2022) and Prieto et al. train on 30-40% of the p^2 pairs: enough that a general solution
 # exists to be found, few enough that memorising comes first and generalising much later (the delay that is
@@ -301,8 +303,10 @@ def train_grokking(
     betas: tuple[float, float] = DEFAULT_BETAS,
     eps: float = DEFAULT_EPS,
     device: str | torch.device | None = "cpu",
+    on_record: Recorded | None = None,
 ) -> GrokkingRun:
     """Train a ModularMLP full-batch on a seeded split of modular addition; record at log-spaced epochs.
+    on_record(epochs, train_accuracy, test_accuracy) sees the curves so far after every record (live views).
 
     The model, the data and the loss all use `dtype`, so Softmax Collapse happens (or not) in that precision.
     The seed fixes both the split and the initialisation. The default device is the CPU: at these sizes a
@@ -363,6 +367,9 @@ def train_grokking(
         if epoch == at[next_log]:
             record()
             next_log += 1
+            if on_record is not None:
+                accuracy = np.array([r[:2] for r in rows], dtype=np.float64)  # (k, 2): train, test
+                on_record(at[: len(rows)], accuracy[:, 0], accuracy[:, 1])
             if progress is not None:
                 progress(epoch / epochs, f"epoch {epoch:,} of {epochs:,}")
     cols = np.array(rows, dtype=np.float64).T  # (8, T)

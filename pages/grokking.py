@@ -5,6 +5,8 @@ Barsbey, Mediano & Birdal, 2025). Presets are lossviz.grokking.PRESETS, with the
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from lossviz import grokking
@@ -95,23 +97,39 @@ arguments = dict(
     dtype=str(values["dtype"]), optimizer=str(values["optimizer"]), lr=float(values["lr"]),
     weight_decay=float(values["weight_decay"]), epochs=int(values["epochs"]), seed=int(values["seed"]),
 )  # fmt: skip
-bar = st.progress(0.0, text="Training (or loading the cached run)…")
-reported: dict[str, object] = {"fraction": 0.0, "text": "Training…"}
+bar, live = st.progress(0.0, text="Training (or loading the cached run)…"), st.empty()
+reported: dict[str, object] = {"fraction": 0.0, "text": "Training…", "curves": None}
+drawn: dict[str, object] = {"curves": None, "at": 0.0}
 
 
 def note(fraction: float, message: str) -> None:  # runs in the worker thread: no Streamlit calls
     reported.update(fraction=fraction, text=f"Training: {message}")
 
 
+def curves(epochs, train, test) -> None:  # the worker thread, too: the script thread draws them
+    reported["curves"] = (epochs, train, test)
+
+
+def show_progress() -> None:
+    """The bar, and the accuracy so far at most twice a second (a redraw costs the browser a step)."""
+    bar.progress(min(float(reported["fraction"]), 1.0), text=str(reported["text"]))
+    newest = reported["curves"]
+    if newest is not None and newest is not drawn["curves"] and time.monotonic() - float(drawn["at"]) > 0.5:
+        epochs, train, test = newest
+        figure = figures.live_accuracy_figure(
+            epochs=epochs, train_accuracy=train, test_accuracy=test, last_epoch=arguments["epochs"]
+        )
+        live.plotly_chart(figure)
+        drawn.update(curves=newest, at=time.monotonic())
+
+
 try:
-    run = runs.in_thread(
-        lambda: cached.run(**arguments, _progress=note),
-        lambda: bar.progress(min(float(reported["fraction"]), 1.0), text=str(reported["text"])),
-    )
+    run = runs.in_thread(lambda: cached.run(**arguments, _progress=note, _on_record=curves), show_progress)
 except ValueError as err:
     bar.empty()
     page.stop(f"Could not train: {err}", level="error")
 bar.empty()
+live.empty()
 
 memorised, grokked = run.memorised_epoch, run.grokked_epoch
 st.caption(

@@ -319,3 +319,15 @@ def test_adamw_with_weight_decay_groks_long_after_memorising():
     assert np.all(run.test_accuracy[run.epochs <= memorised] < 0.1)
     assert grokked is not None and grokked >= 10 * memorised
     assert run.test_accuracy[-1] > 0.9 and run.train_accuracy[-1] == 1.0
+
+
+def test_on_record_sees_each_prefix_of_the_recorded_accuracy_curves() -> None:
+    seen = []
+    run = train_grokking(
+        p=11, epochs=60, weight_decay=1.0, log_points=10, on_record=lambda *curves: seen.append(curves)
+    )
+    assert len(seen) == len(run.epochs) - 1  # once after every record but the initial one
+    for k, (epochs, train, test) in enumerate(seen, start=2):
+        np.testing.assert_array_equal(epochs, run.epochs[:k])
+        np.testing.assert_array_equal(train, run.train_accuracy[:k])
+        np.testing.assert_array_equal(test, run.test_accuracy[:k])

@@ -17,21 +17,17 @@ COLLAPSE_COLOR, ZERO_GRAD_COLOR = BASE[2], BASE[3]
 MARK_COLOR = "#6b6b6b"
 
 
-def _logged(run: GrokkingRun) -> np.ndarray:
-    """Mask of the recorded epochs a log axis can show (epoch 0, the initialisation, cannot)."""
-    return np.asarray(run.epochs) > 0
+def _epoch_axis(fig: go.Figure, epochs: np.ndarray) -> None:
+    """A log epoch axis over the recorded epochs a log axis can show (epoch 0, the initialisation, cannot)."""
+    epochs = np.asarray(epochs)
+    fig.update_xaxes(title_text="epoch (log)", **log_axis(epochs[epochs > 0]))
 
 
-def _epoch_axis(fig: go.Figure, run: GrokkingRun) -> None:
-    epochs = np.asarray(run.epochs)[_logged(run)]
-    fig.update_xaxes(title_text="epoch (log)", **log_axis(epochs))
-
-
-def _line(fig: go.Figure, run: GrokkingRun, values: np.ndarray, name: str, color: str, dash: str = "solid"):
-    keep = _logged(run)
+def _line(fig: go.Figure, epochs: np.ndarray, values: np.ndarray, name: str, color: str, dash: str = "solid"):
+    keep = np.asarray(epochs) > 0
     fig.add_trace(
         go.Scatter(
-            x=np.asarray(run.epochs)[keep].astype(np.int32),
+            x=np.asarray(epochs)[keep].astype(np.int32),
             y=lean(np.asarray(values)[keep]),
             mode="lines",
             name=name,
@@ -41,11 +37,31 @@ def _line(fig: go.Figure, run: GrokkingRun, values: np.ndarray, name: str, color
     )
 
 
+def _accuracy_lines(fig: go.Figure, epochs: np.ndarray, train: np.ndarray, test: np.ndarray) -> None:
+    _line(fig, epochs, train, "train accuracy", TRAIN_COLOR)
+    _line(fig, epochs, test, "test accuracy", TEST_COLOR)
+    fig.update_yaxes(range=[-0.03, 1.08])
+    legend_below(fig, ["train accuracy", "test accuracy"])
+
+
+def live_accuracy_figure(
+    *, epochs: np.ndarray, train_accuracy: np.ndarray, test_accuracy: np.ndarray, last_epoch: int
+) -> go.Figure:
+    """Train and test accuracy recorded so far, while the run trains: the epoch axis already spans the whole
+    run (1 to last_epoch), so the curves grow to the right and grokking shows as it happens."""
+    fig = styled_figure(f"Training: epoch {int(np.max(epochs)):,} of {last_epoch:,}", y_title="accuracy",
+                        height=380)  # fmt: skip
+    _accuracy_lines(fig, epochs, train_accuracy, test_accuracy)
+    last = max(int(last_epoch), 2)
+    _epoch_axis(fig, np.array([1, last]))
+    fig.update_xaxes(range=[0.0, float(np.log10(last))])  # a log axis's range is in log10 units
+    return fig
+
+
 def accuracy_figure(*, run: GrokkingRun) -> go.Figure:
     """Train and test accuracy over log-spaced epochs; dotted lines at the memorised and grokked epochs."""
     fig = styled_figure("Accuracy: memorising, then (maybe) generalising", y_title="accuracy", height=380)
-    _line(fig, run, run.train_accuracy, "train accuracy", TRAIN_COLOR)
-    _line(fig, run, run.test_accuracy, "test accuracy", TEST_COLOR)
+    _accuracy_lines(fig, run.epochs, run.train_accuracy, run.test_accuracy)
     marks = []
     for epoch, text in ((run.memorised_epoch, "memorised"), (run.grokked_epoch, "grokked")):
         if epoch:  # None (never) or 0 (cannot sit on a log axis); a trace, since a log axis reads an
@@ -61,9 +77,7 @@ def accuracy_figure(*, run: GrokkingRun) -> go.Figure:
                     hoverinfo="skip", showlegend=False,
                 )
             )  # fmt: skip
-    fig.update_yaxes(range=[-0.03, 1.08])
-    _epoch_axis(fig, run)
-    legend_below(fig, ["train accuracy", "test accuracy"])
+    _epoch_axis(fig, run.epochs)
     return fig
 
 
@@ -72,10 +86,10 @@ def collapse_figure(*, run: GrokkingRun) -> go.Figure:
     fig = styled_figure(
         f"Softmax Collapse in {run.dtype}", y_title="fraction of training samples", height=340
     )
-    _line(fig, run, run.collapse, "loss exactly 0 (collapse)", COLLAPSE_COLOR)
-    _line(fig, run, run.zero_gradient, "gradient exactly 0", ZERO_GRAD_COLOR, dash="dash")
+    _line(fig, run.epochs, run.collapse, "loss exactly 0 (collapse)", COLLAPSE_COLOR)
+    _line(fig, run.epochs, run.zero_gradient, "gradient exactly 0", ZERO_GRAD_COLOR, dash="dash")
     fig.update_yaxes(range=[-0.03, 1.03])
-    _epoch_axis(fig, run)
+    _epoch_axis(fig, run.epochs)
     legend_below(fig, ["loss exactly 0 (collapse)", "gradient exactly 0"])
     return fig
 
@@ -83,11 +97,11 @@ def collapse_figure(*, run: GrokkingRun) -> go.Figure:
 def norms_figure(*, run: GrokkingRun) -> go.Figure:
     """Mean logit norm of the training samples and the norm of all weights, both on a log axis."""
     fig = styled_figure("Logit and weight norms", y_title="L2 norm (log)", height=340)
-    _line(fig, run, run.logit_norm, "mean logit norm ‖z‖", TRAIN_COLOR)
-    _line(fig, run, run.weight_norm, "weight norm ‖θ‖", MARK_COLOR, dash="dash")
-    keep = _logged(run)
+    _line(fig, run.epochs, run.logit_norm, "mean logit norm ‖z‖", TRAIN_COLOR)
+    _line(fig, run.epochs, run.weight_norm, "weight norm ‖θ‖", MARK_COLOR, dash="dash")
+    keep = np.asarray(run.epochs) > 0
     fig.update_yaxes(**log_axis(np.asarray(run.logit_norm)[keep], np.asarray(run.weight_norm)[keep]))
-    _epoch_axis(fig, run)
+    _epoch_axis(fig, run.epochs)
     legend_below(fig, ["mean logit norm ‖z‖", "weight norm ‖θ‖"])
     return fig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lossviz.grokking import Progress, train_grokking
+from lossviz.grokking import Progress, Recorded, train_grokking
 from lossviz.results import GrokkingRun
 
 
@@ -20,9 +20,11 @@ def run(
     epochs: int,
     seed: int,
     _progress: Progress | None = None,
+    _on_record: Recorded | None = None,
 ) -> GrokkingRun:
-    """One full-batch modular-addition run. _progress (not part of the key) must not touch Streamlit
-    elements: it runs inside the cached call, whose element calls would be recorded for replay."""
+    """One full-batch modular-addition run. _progress and _on_record (not part of the key) must not touch
+    Streamlit elements: they run inside the cached call, whose element calls would be recorded for replay."""
     return train_grokking(
-        p, train_fraction, loss, dtype, optimizer, lr, weight_decay, epochs, seed, progress=_progress
-    )
+        p, train_fraction, loss, dtype, optimizer, lr, weight_decay, epochs, seed, progress=_progress,
+        on_record=_on_record,
+    )  # fmt: skip

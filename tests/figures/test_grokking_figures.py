@@ -64,3 +64,21 @@ def test_spectrum_is_one_bar_per_frequency() -> None:
 )
 def test_each_chart_is_small(builder) -> None:
     assert len(builder(run=_run(p=113, epochs=10000)).to_json()) < 40 * 1024
+
+
+def test_the_live_accuracy_spans_the_whole_run_while_it_grows() -> None:
+    epochs, train, test = (
+        np.array([0, 1, 3, 10]),
+        np.array([0.1, 0.3, 0.6, 1.0]),
+        np.array([0.1, 0.1, 0.1, 0.2]),
+    )
+    fig = figures.live_accuracy_figure(
+        epochs=epochs, train_accuracy=train, test_accuracy=test, last_epoch=4000
+    )
+    lines = {t.name: t for t in fig.data}
+    assert list(lines["train accuracy"].x) == [1, 3, 10] and list(lines["test accuracy"].y) == pytest.approx(
+        [0.1, 0.1, 0.2]
+    )  # epoch 0 cannot sit on the log axis
+    low, high = fig.layout.xaxis.range
+    assert fig.layout.xaxis.type == "log" and low <= 0 and high >= np.log10(4000)  # the whole run, from 1
+    assert "epoch 10 of 4,000" in fig.layout.title.text
