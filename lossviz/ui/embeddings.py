@@ -130,7 +130,7 @@ def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[
 def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
     """Each loss's held-out embeddings at its newest snapshot, drawn while training runs. On the sphere each
     panel is a WebGL scene, which this kind of browser takes most of a second to draw: redrawn once a second
-    there, four times a second on the circle."""
+    there, twice a second on the circle (each redraw also takes the trainer's CPU)."""
     base = experiment.base()
     data = runs.dataset(base.data)
 
@@ -138,7 +138,7 @@ def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
         z = train.embed(runs.initial_model(base, name), data.X_test, parameters).astype(np.float32)
         return figures.SpherePanel(name, runs.live_title(name, epoch), z, data.y_test)
 
-    every = 1.0 if experiment.model.embedding_dim == 3 else 0.25
+    every = 1.0 if experiment.model.embedding_dim == 3 else 0.5
     return runs.LiveView(placeholder, panel, lambda panels: figures.sphere_figure(panels=panels), every)
 
 
