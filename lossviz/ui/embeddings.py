@@ -128,9 +128,9 @@ def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[
 
 
 def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
-    """Each loss's held-out embeddings at its newest snapshot, drawn while training runs. On the sphere each
-    panel is a WebGL scene, which this kind of browser takes most of a second to draw: redrawn once a second
-    there, twice a second on the circle (each redraw also takes the trainer's CPU)."""
+    """Each loss's held-out embeddings at its newest snapshot, drawn while training runs: once a second, since
+    each redraw takes CPU from the training (twice a second made the default run 7.3 s -> 8.7 s, measured with
+    benchmarks/browser.py) and a sphere's WebGL scene takes most of a second to draw."""
     base = experiment.base()
     data = runs.dataset(base.data)
 
@@ -138,8 +138,7 @@ def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
         z = train.embed(runs.initial_model(base, name), data.X_test, parameters).astype(np.float32)
         return figures.SpherePanel(name, runs.live_title(name, epoch), z, data.y_test)
 
-    every = 1.0 if experiment.model.embedding_dim == 3 else 0.5
-    return runs.LiveView(placeholder, panel, lambda panels: figures.sphere_figure(panels=panels), every)
+    return runs.LiveView(placeholder, panel, lambda panels: figures.sphere_figure(panels=panels), every=1.0)
 
 
 # ----------------------------------------------------------------------------- cached views of a trained run

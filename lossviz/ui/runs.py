@@ -234,7 +234,8 @@ class LiveView:
 
     panel(loss, epoch, parameters) turns a snapshot into one panel; figure(panels) draws them, one per loss
     in the order the losses first report. Redrawn at most every `every` seconds: each redraw costs the
-    browser as much as a step.
+    browser as much as a step, and a panel is computed only for a snapshot that is drawn (the training
+    shares the CPU with it).
     """
 
     def __init__(
@@ -245,18 +246,22 @@ class LiveView:
         every: float = 0.25,
     ) -> None:
         self.placeholder, self.panel, self.figure, self.every = placeholder, panel, figure, every
-        self.panels: dict[str, Any] = {}
+        self.newest: dict[str, tuple[int, dict[str, np.ndarray]]] = {}  # per loss: its newest snapshot
+        self.panels: dict[str, tuple[int, Any]] = {}  # per loss: the epoch drawn and its panel
         self.drawn = 0.0
 
     def __call__(self, name: str, epoch: int, parameters: dict[str, np.ndarray]) -> None:
-        self.panels[name] = self.panel(name, epoch, parameters)
+        self.newest[name] = (epoch, parameters)
         if time.monotonic() - self.drawn >= self.every:
             self.draw()
 
     def draw(self) -> None:
-        """Show the panels gathered so far."""
+        """Show each loss's newest snapshot (panels of snapshots already drawn are reused)."""
+        for name, (epoch, parameters) in self.newest.items():
+            if self.panels.get(name, (None,))[0] != epoch:
+                self.panels[name] = (epoch, self.panel(name, epoch, parameters))
         if self.panels:
-            self.placeholder.plotly_chart(self.figure(list(self.panels.values())))
+            self.placeholder.plotly_chart(self.figure([panel for _, panel in self.panels.values()]))
         self.drawn = time.monotonic()
 
 
