@@ -129,7 +129,7 @@ def preset_buttons(page: Page, presets: Mapping[str, Preset], on_load: Callable[
 
 def live_spheres(placeholder: Any, experiment: Experiment) -> runs.LiveView:
     """Each loss's held-out embeddings at its newest snapshot, drawn while training runs: once a second, since
-    each redraw takes CPU from the training (twice a second made the default run 7.3 s -> 8.7 s, measured with
+    each redraw takes CPU from the training (more often made the default run 7.3 s -> 8.7 s, measured with
     benchmarks/browser.py) and a sphere's WebGL scene takes most of a second to draw."""
     base = experiment.base()
     data = runs.dataset(base.data)
