@@ -13,6 +13,7 @@ answers alike, so once pi_w > pi_l the rejected answer's log-probability falls f
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -122,68 +123,121 @@ def train_preferences(
     init_scale: float = 1.0,
     reference: str = "initial",
 ) -> dict[str, PreferenceRun]:
-    """Train one copy of the tabular policy per loss of selection ({loss: hyperparameters}), all from the same
-    initial logits, in one loop: the copies share no parameter, so the gradient of the summed losses is each
-    copy's own gradient and element-wise Adam treats each copy as if it trained alone (tested), while the
-    loop's per-step overhead is paid once instead of once per loss."""
-    _check(prompts, answers, epochs, lr, seed, init_scale, reference)
-    if not selection:
-        raise ValueError("selection must name at least one preference loss, got none")
-    bound = {name: bind(name, params) for name, params in selection.items()}
-    beta = torch.tensor([float(b.params.get("beta", 1.0)) for b in bound.values()], dtype=torch.float64)
-    chosen_np, rejected_np = preference_pairs(prompts, answers, seed)
-    chosen, rejected = torch.from_numpy(chosen_np), torch.from_numpy(rejected_np)
-    rows = torch.arange(prompts)
-    start = initial_logits(prompts, answers, seed, init_scale)
-    ref_logits = (
-        start.clone() if reference == "initial" else initial_logits(prompts, answers, seed + 1, init_scale)
+    """Train one copy of the tabular policy per loss of selection ({loss: hyperparameters}) for `epochs`
+    full-batch Adam steps, all from the same initial logits: a PreferenceRun per loss."""
+    training = PreferenceTraining(
+        selection, prompts, answers, lr, seed, init_scale=init_scale, reference=reference
     )
-    ref_log = torch.log_softmax(ref_logits, dim=1)  # (P, A)
-    ref_pair = torch.stack([ref_log[rows, chosen], ref_log[rows, rejected]], dim=1)  # (P, 2)
-    logits = start.expand(len(bound), -1, -1).clone().requires_grad_(True)  # (L, P, A): one policy per loss
-    optimizer = torch.optim.Adam([logits], lr=lr)
+    return training.runs(epochs)
 
-    n = epochs + 1
-    stats = torch.empty(n, len(bound), 7, dtype=torch.float64)  # the PreferenceRun curves, per epoch and loss
-    path = torch.empty(n, len(bound), answers, dtype=torch.float64)
 
-    def objective() -> tuple[torch.Tensor, torch.Tensor]:
-        log_p = torch.log_softmax(logits, dim=2)  # (L, P, A)
-        pair = torch.stack([log_p[:, rows, chosen], log_p[:, rows, rejected]], dim=2)  # (L, P, 2)
-        values = torch.stack([fn(pair[i], ref_pair) for i, fn in enumerate(bound.values())])  # (L,)
+class PreferenceTraining:
+    """The toy policies of the losses of selection, trained together and kept, so that asking for more epochs
+    continues the run instead of starting again (full-batch Adam is deterministic: E epochs are the first E
+    of any longer run, tested) and asking for fewer slices it.
+
+    One loop for all losses: the copies share no parameter, so the gradient of the summed losses is each
+    copy's own gradient and element-wise Adam treats each copy as if it trained alone (tested), while the
+    loop's per-step overhead is paid once instead of once per loss. Thread-safe: a UI cache may share one.
+    """
+
+    def __init__(
+        self,
+        selection: Mapping[str, Mapping[str, float] | None],
+        prompts: int = 8,
+        answers: int = 3,
+        lr: float = 0.05,
+        seed: int = 0,
+        *,
+        init_scale: float = 1.0,
+        reference: str = "initial",
+    ) -> None:
+        _check(prompts, answers, 1, lr, seed, init_scale, reference)
+        if not selection:
+            raise ValueError("selection must name at least one preference loss, got none")
+        self.bound = {name: bind(name, params) for name, params in selection.items()}
+        self.beta = torch.tensor(
+            [float(b.params.get("beta", 1.0)) for b in self.bound.values()], dtype=torch.float64
+        )
+        self.chosen_index, self.rejected_index = preference_pairs(prompts, answers, seed)
+        self.chosen, self.rejected = (
+            torch.from_numpy(self.chosen_index),
+            torch.from_numpy(self.rejected_index),
+        )
+        self.rows = torch.arange(prompts)
+        start = initial_logits(prompts, answers, seed, init_scale)
+        ref_logits = (
+            start.clone()
+            if reference == "initial"
+            else initial_logits(prompts, answers, seed + 1, init_scale)
+        )
+        self.ref_log = torch.log_softmax(ref_logits, dim=1)  # (P, A)
+        rows = self.rows
+        self.ref_pair = torch.stack(
+            [self.ref_log[rows, self.chosen], self.ref_log[rows, self.rejected]], dim=1
+        )
+        self.logits = start.expand(len(self.bound), -1, -1).clone().requires_grad_(True)  # (L, P, A)
+        self.optimizer = torch.optim.Adam([self.logits], lr=lr)
+        self.stats: list[torch.Tensor] = []  # per state reached, from 0: (L, 7) curves of PreferenceRun
+        self.paths: list[torch.Tensor] = []  # (L, A) prompt 0's probabilities
+        self.epochs = 0  # Adam steps taken so far
+        self._lock = threading.Lock()
+
+    def _objective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        log_p = torch.log_softmax(self.logits, dim=2)  # (L, P, A)
+        rows = self.rows
+        pair = torch.stack([log_p[:, rows, self.chosen], log_p[:, rows, self.rejected]], dim=2)  # (L, P, 2)
+        values = torch.stack([fn(pair[i], self.ref_pair) for i, fn in enumerate(self.bound.values())])  # (L,)
         return values, log_p
 
-    def record(i: int, values: torch.Tensor, log_p: torch.Tensor) -> None:
+    def _record(self, values: torch.Tensor, log_p: torch.Tensor) -> None:
         log_p = log_p.detach()
         p = log_p.exp()
-        lw, ll = log_p[:, rows, chosen], log_p[:, rows, rejected]  # (L, P)
-        h = (lw - ref_pair[:, 0]) - (ll - ref_pair[:, 1])
-        kl = (p * (log_p - ref_log)).sum(dim=2).mean(dim=1)
-        columns = (lw.exp().mean(1), ll.exp().mean(1), lw.mean(1), ll.mean(1), beta * h.mean(1), kl)
-        stats[i] = torch.stack([*columns, values.detach()], dim=1)
-        path[i] = p[:, 0]
+        lw, ll = log_p[:, self.rows, self.chosen], log_p[:, self.rows, self.rejected]  # (L, P)
+        h = (lw - self.ref_pair[:, 0]) - (ll - self.ref_pair[:, 1])
+        kl = (p * (log_p - self.ref_log)).sum(dim=2).mean(dim=1)
+        columns = (lw.exp().mean(1), ll.exp().mean(1), lw.mean(1), ll.mean(1), self.beta * h.mean(1), kl)
+        self.stats.append(torch.stack([*columns, values.detach()], dim=1))
+        self.paths.append(p[:, 0])
 
-    for epoch in range(epochs):
-        values, log_p = objective()
-        record(epoch, values, log_p)
-        optimizer.zero_grad()
-        values.sum().backward()
-        optimizer.step()
-    with torch.no_grad():
-        values, log_p = objective()
-    record(epochs, values, log_p)
-    curves, paths = stats.numpy(), path.numpy()
-    keys = ("chosen", "rejected", "log_chosen", "log_rejected", "margin", "kl", "loss_value")
-    return {
-        name: PreferenceRun(
-            loss=name,
-            params=tuple(sorted(b.params.items())),
-            beta=float(beta[j]),
-            epochs=np.arange(n),
-            **{key: curves[:, j, k].copy() for k, key in enumerate(keys)},
-            path=paths[:, j].copy(),
-            chosen_index=chosen_np,
-            rejected_index=rejected_np,
-        )
-        for j, (name, b) in enumerate(bound.items())
-    }
+    def _advance(self, epochs: int) -> None:
+        """Adam steps until `epochs` have been taken, each state recorded from the forward pass of the step
+        that leaves it (the last one from a forward pass of its own)."""
+        while self.epochs < epochs:
+            values, log_p = self._objective()
+            if len(self.stats) == self.epochs:  # not recorded yet
+                self._record(values, log_p)
+            self.optimizer.zero_grad()
+            values.sum().backward()
+            self.optimizer.step()
+            self.epochs += 1
+        if len(self.stats) == self.epochs:
+            with torch.no_grad():
+                self._record(*self._objective())
+
+    def runs(self, epochs: int) -> dict[str, PreferenceRun]:
+        """A PreferenceRun per loss for its first `epochs` steps (training further first if needed)."""
+        if (
+            isinstance(epochs, bool)
+            or not isinstance(epochs, (int, np.integer))
+            or not 1 <= epochs <= MAX_EPOCHS
+        ):
+            raise ValueError(f"epochs must be a whole number in [1, {MAX_EPOCHS}], got {epochs!r}")
+        with self._lock:
+            self._advance(int(epochs))
+            curves = torch.stack(self.stats[: epochs + 1]).numpy()  # (E + 1, L, 7)
+            paths = torch.stack(self.paths[: epochs + 1]).numpy()  # (E + 1, L, A)
+        keys = ("chosen", "rejected", "log_chosen", "log_rejected", "margin", "kl", "loss_value")
+        return {
+            name: PreferenceRun(
+                loss=name,
+                params=tuple(sorted(b.params.items())),
+                beta=float(self.beta[j]),
+                epochs=np.arange(epochs + 1),
+                **{key: curves[:, j, k].copy() for k, key in enumerate(keys)},
+                path=paths[:, j].copy(),
+                chosen_index=self.chosen_index,
+                rejected_index=self.rejected_index,
+            )
+            for j, (name, b) in enumerate(self.bound.items())
+        }

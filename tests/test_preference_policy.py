@@ -16,7 +16,13 @@ import pytest
 import torch
 
 from lossviz import losses
-from lossviz.preference import initial_logits, preference_pairs, train_preference, train_preferences
+from lossviz.preference import (
+    PreferenceTraining,
+    initial_logits,
+    preference_pairs,
+    train_preference,
+    train_preferences,
+)
 
 
 @pytest.mark.parametrize("name", losses.names("preference"))
@@ -116,6 +122,26 @@ def test_losses_trained_together_each_match_a_policy_trained_alone() -> None:
         for key, curve in alone.items():
             np.testing.assert_allclose(getattr(together[name], key), curve, rtol=1e-10, atol=1e-12)
     assert together["dpo"].beta == 0.5 and together["ipo"].params == train_preference("ipo", {}).params
+
+
+def test_more_epochs_continue_the_training_and_fewer_slice_it() -> None:
+    selection = {"dpo": {"beta": 0.5}, "asft": {"lam": 0.5}}
+    straight = train_preferences(selection, prompts=6, answers=3, epochs=40, lr=0.05, seed=4)
+    training = PreferenceTraining(selection, prompts=6, answers=3, lr=0.05, seed=4)
+    first = training.runs(15)
+    assert training.epochs == 15 and len(first["dpo"].chosen) == 16
+    continued = training.runs(40)  # 25 more steps from where the 15 ended
+    shorter = training.runs(7)  # a slice: nothing trains
+    assert training.epochs == 40
+    for name in selection:
+        for key in ("chosen", "rejected", "margin", "kl", "loss_value", "path"):
+            np.testing.assert_array_equal(getattr(continued[name], key), getattr(straight[name], key))
+            np.testing.assert_array_equal(getattr(first[name], key), getattr(straight[name], key)[:16])
+            np.testing.assert_array_equal(getattr(shorter[name], key), getattr(straight[name], key)[:8])
+        np.testing.assert_array_equal(shorter[name].epochs, np.arange(8))
+    for bad in (0, -3, 1.5, True, 10**6):
+        with pytest.raises(ValueError, match="epochs"):
+            training.runs(bad)
 
 
 def test_a_bad_loss_in_a_selection_is_named() -> None:

@@ -1,22 +1,23 @@
-"""Cached preference runs (lossviz.preference.train_preferences) keyed by their primitive arguments."""
+"""Cached preference training (lossviz.preference.PreferenceTraining) keyed by its primitive arguments."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lossviz.preference import PreferenceRun, train_preferences
+from lossviz.preference import PreferenceRun, PreferenceTraining
+
+Selection = tuple[tuple[str, tuple[tuple[str, float], ...]], ...]  # (loss, hyperparameters) pairs
+
+
+@st.cache_resource(max_entries=32)
+def training(selection: Selection, prompts: int, answers: int, lr: float, seed: int) -> PreferenceTraining:
+    """The losses' toy policies, kept across reruns and sessions: more epochs continue them (thread-safe)."""
+    return PreferenceTraining({name: dict(params) for name, params in selection}, prompts, answers, lr, seed)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def runs(
-    selection: tuple[tuple[str, tuple[tuple[str, float], ...]], ...],
-    prompts: int,
-    answers: int,
-    epochs: int,
-    lr: float,
-    seed: int,
+    selection: Selection, prompts: int, answers: int, epochs: int, lr: float, seed: int
 ) -> dict[str, PreferenceRun]:
-    """The losses of selection ((loss, hyperparameters) pairs) trained together from the shared initial
-    policy (their reference): one loop for all of them, each run as if it trained alone."""
-    losses = {name: dict(params) for name, params in selection}
-    return train_preferences(losses, prompts, answers, epochs, lr, seed)
+    """A run per loss for `epochs` steps: an Epochs step up trains only the epochs added, one down slices."""
+    return training(selection, prompts, answers, lr, seed).runs(epochs)
