@@ -19,6 +19,7 @@ from torch.func import functional_call
 
 from lossviz import boundary, metrics
 from lossviz.losses import BoundLoss
+from lossviz.models import SphereHead
 from lossviz.results import Curve, Dataset, DecisionMap, History, NeuralCollapse
 from lossviz.train import predict_proba, with_state
 
@@ -227,7 +228,8 @@ def collapse_over_training(
 
     Each snapshot's weights are applied with functional_call (the model is not modified). A linear head gives
     W and b (NC3, and NC4 from argmax(h W^T + b)); for other heads W is skipped and NC4 compares the
-    nearest class mean with the model's own argmax. A run without snapshots gives its final weights only.
+    nearest class mean with the model's own argmax; an encoder onto the sphere is measured on its unit
+    embeddings, with no classifier (NC3, NC4 NaN). A run without snapshots gives its final weights only.
     """
     if data.task == "regression" or not data.n_classes:
         raise ValueError("neural collapse needs a classification dataset; this one is regression")
@@ -242,14 +244,21 @@ def collapse_over_training(
     device = param.device if param is not None else torch.device("cpu")
     X = torch.as_tensor(data.X_train, dtype=torch.float32, device=device)  # (N, F)
     found, classifier = [], None
+    # An encoder trained onto the sphere (SupCon, InfoNCE, ...) collapses in its embeddings (Graf et al.,
+    # 2021): measured there, with no classifier, so NC3 and NC4 are NaN
+    encoder = isinstance(getattr(evaluator, "head", None), SphereHead)
     for _, state in states:
         weights = {k: torch.as_tensor(np.asarray(v), device=device) for k, v in state.items()}
         with torch.no_grad():
-            h = functional_call(penultimate, {f"model.{k}": v for k, v in weights.items()}, (X,))  # (N, D)
-            linear = _linear_classifier(evaluator, weights)
-            predicted = None
-            if linear is None:  # cosine / harmonic head: its own argmax decides
-                predicted = functional_call(evaluator, weights, (X,)).argmax(1).cpu().numpy()
+            linear, predicted = None, None
+            if encoder:
+                h = functional_call(evaluator, weights, (X,))  # (N, D) unit embeddings
+            else:
+                named = {f"model.{k}": v for k, v in weights.items()}
+                h = functional_call(penultimate, named, (X,))  # (N, D) penultimate features
+                linear = _linear_classifier(evaluator, weights)
+                if linear is None:  # cosine / harmonic head: its own argmax decides
+                    predicted = functional_call(evaluator, weights, (X,)).argmax(1).cpu().numpy()
         W, b = linear if linear is not None else (None, None)
         found.append(
             metrics.neural_collapse(

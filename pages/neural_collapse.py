@@ -19,7 +19,10 @@ from lossviz.ui.fields import Field
 from lossviz.ui.page import Page
 from lossviz.ui.state import EXPERIMENT
 
-DEFAULT_LOSSES = {"multiclass": ("cross_entropy", "squared_onehot", "label_smoothing", "focal")}
+DEFAULT_LOSSES = {
+    "multiclass": ("cross_entropy", "squared_onehot", "label_smoothing", "focal"),
+    "embedding": ("supcon",),  # an encoder: measured on its unit embeddings, with no classifier (no NC3, NC4)
+}
 CENTRES = {"samples": "mean of the samples (Papyan et al.)", "classes": "mean of the class means"}
 CENTRE = Field(
     "centre",
@@ -56,8 +59,8 @@ page = Page(
     "means spread into a simplex equiangular tight frame (NC2), the classifier aligns with them (NC3) and "
     "predicts the nearest class mean (NC4). Trains on the shared experiment (same data and initial weights "
     "as Train & compare); try blobs with K = 4 (the sidebar's button), then raise the imbalance slider "
-    "(sidebar, Data) to watch minority collapse. SupCon trains an embedding, not a classifier: it is on the "
-    "Embeddings page.",
+    "(sidebar, Data) to watch minority collapse. SupCon trains an encoder onto the sphere, not a classifier: "
+    "its collapse is measured on the embeddings (Graf et al., 2021), with no classifier for NC3 and NC4.",
 )
 with st.sidebar:
     st.header("Neural collapse")
@@ -71,7 +74,7 @@ with st.sidebar:
         width="stretch",
     )
     centre, show_classifier = page.control(CENTRE), page.control(CLASSIFIER)
-experiment, data = xf.sidebar(page, DEFAULT_LOSSES)
+experiment, data = xf.sidebar(page, DEFAULT_LOSSES, extra_tasks=("embedding",))
 if data.task == "regression":
     page.stop("Neural collapse needs a classification dataset; pick one in the sidebar.")
 counts = np.bincount(data.y_train, minlength=data.n_classes)

@@ -178,3 +178,24 @@ def test_too_few_feature_dimensions_get_no_etf() -> None:
     assert found.etf is None and found.means.shape == (4, 3)
     with pytest.raises(ValueError, match="dims must be 2 or 3"):
         evaluate.class_mean_geometry(_collapse(3, 8), dims=4)
+
+
+def test_an_encoder_is_measured_on_its_unit_embeddings_without_a_classifier() -> None:
+    from lossviz import train
+
+    experiment = ex.Experiment(
+        ex.DataSpec(source="blobs", n=90, n_classes=3, noise=0.5, seed=1),
+        ex.ModelSpec(width=8, depth=1, embedding_dim=3),
+        ex.OptimSpec(epochs=12, snapshots=3, seed=2),
+    )
+    trained = ex.run(experiment, ex.LossChoice("supcon"))
+    data = ex.dataset(experiment.data)
+    found = evaluate.collapse_over_training(trained.model, data, trained.history)
+    assert found.classifier is None and len(found.collapse) == len(trained.history.snapshot_epochs)
+    snapshots = zip(trained.history.snapshot_epochs, trained.history.snapshots, strict=True)
+    for (epoch, state), measured in zip(snapshots, found.collapse, strict=True):
+        z = train.embed(trained.model, data.X_train, state)  # (N, 3) on the unit sphere
+        expected = metrics.neural_collapse(z, data.y_train, n_classes=data.n_classes)
+        assert measured.nc1 == pytest.approx(expected.nc1, rel=1e-6), epoch
+        assert measured.nc2_equiangular == pytest.approx(expected.nc2_equiangular, rel=1e-6, abs=1e-9)
+        assert math.isnan(measured.nc3) and math.isnan(measured.nc4)  # no classifier: nothing to align

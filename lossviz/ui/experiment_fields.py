@@ -312,9 +312,11 @@ def data_section(page: Page) -> tuple[DataSpec, Dataset]:
     return data_spec, data
 
 
-def sidebar(page: Page, defaults: dict[str, tuple[str, ...]]) -> tuple[Experiment, Dataset]:
-    """The shared experiment's controls and this page's loss pickers in the sidebar: (experiment, dataset).
-    Stops the page with a message while the data cannot be built."""
+def sidebar(
+    page: Page, defaults: dict[str, tuple[str, ...]], extra_tasks: tuple[str, ...] = ()
+) -> tuple[Experiment, Dataset]:
+    """The shared experiment's controls and this page's loss pickers in the sidebar (with pickers for
+    extra_tasks too): (experiment, dataset). Stops the page with a message while the data cannot be built."""
     state = page.state
     with st.sidebar:
         data_spec, data = data_section(page)
@@ -323,7 +325,7 @@ def sidebar(page: Page, defaults: dict[str, tuple[str, ...]]) -> tuple[Experimen
         st.subheader("Optimiser")
         optim_spec = optim_controls(state)
         st.subheader("Losses")
-        names = widgets.task_loss_pickers(state, data, defaults)
+        names = widgets.task_loss_pickers(state, data, defaults, extra_tasks)
         selection = widgets.loss_settings(names[: runs.MAX_LOSSES], state)
     if len(names) > runs.MAX_LOSSES:
         st.warning(f"{len(names)} losses picked; only the first {runs.MAX_LOSSES} are trained: remove some.")

@@ -102,11 +102,20 @@ def show_initial_boundaries(placeholder: Any, experiment: Experiment, data: Data
     base = experiment.base()
     panels = []
     for names in ex.shared_starts(experiment):
+        names = [n for n in names if draws_boundary(n)]
+        if not names:
+            continue
         who = ", ".join(losses.get(n).title for n in names)
         start = "the same initial weights" if len(names) > 1 else "initial weights"
         title = f"{who}<br><span style='font-size:11px'>epoch 0 · {start}</span>"
         panels.append(figures.BoundaryPanel(names[0], title, [initial_map(base, names[0])]))
-    charts.show(placeholder, figures.boundary_figure, data=data, panels=panels)
+    if panels:
+        charts.show(placeholder, figures.boundary_figure, data=data, panels=panels)
+
+
+def draws_boundary(loss: str) -> bool:
+    """Whether a loss's model has a decision map: a classifier does, an encoder onto the sphere does not."""
+    return losses.get(loss).task in ("binary", "multiclass")
 
 
 @st.cache_data(max_entries=96, show_spinner=False)
@@ -244,13 +253,17 @@ class LiveView:
         panel: Callable[[str, int, dict[str, np.ndarray]], Any],
         figure: Callable[[list[Any]], Any],
         every: float = 0.25,
+        skip: Callable[[str], bool] = lambda loss: False,
     ) -> None:
         self.placeholder, self.panel, self.figure, self.every = placeholder, panel, figure, every
+        self.skip = skip  # losses this view draws nothing for
         self.newest: dict[str, tuple[int, dict[str, np.ndarray]]] = {}  # per loss: its newest snapshot
         self.panels: dict[str, tuple[int, Any]] = {}  # per loss: the epoch drawn and its panel
         self.drawn = 0.0
 
     def __call__(self, name: str, epoch: int, parameters: dict[str, np.ndarray]) -> None:
+        if self.skip(name):
+            return
         self.newest[name] = (epoch, parameters)
         if time.monotonic() - self.drawn >= self.every:
             self.draw()
@@ -279,7 +292,12 @@ def live_boundaries(placeholder: Any, experiment: Experiment, data: Dataset) -> 
         decision = evaluate.decision_map(initial_model(base, name), task, data, parameters)
         return figures.BoundaryPanel(name, live_title(name, epoch), [decision])
 
-    return LiveView(placeholder, panel, lambda panels: figures.boundary_figure(data=data, panels=panels))
+    return LiveView(
+        placeholder,
+        panel,
+        lambda panels: figures.boundary_figure(data=data, panels=panels),
+        skip=lambda loss: not draws_boundary(loss),
+    )
 
 
 def show_problems(result: TrainResult) -> None:

@@ -214,18 +214,22 @@ def loss_tasks(data: Dataset) -> tuple[str, ...]:
     return ("multiclass", "binary") if data.n_classes == 2 else ("multiclass",)
 
 
-PICKER_KEYS = {"binary": "margin_losses"}  # URL name of a task's loss list when not plain `losses`
+PICKER_KEYS = {"binary": "margin_losses", "embedding": "embedding_losses"}  # URL names besides `losses`
 PICKER_LABELS = {
     "multiclass": "Multiclass losses (K logits)",
     "binary": "Binary margin losses (one logit)",
     "regression": "Regression losses",
+    "embedding": "Embedding losses (an encoder onto the sphere)",
 }
 
 
-def task_loss_pickers(state: PageState, data: Dataset, defaults: dict[str, tuple[str, ...]]) -> list[str]:
-    """A loss picker per task that fits the dataset; the chosen losses of all of them, in order."""
+def task_loss_pickers(
+    state: PageState, data: Dataset, defaults: dict[str, tuple[str, ...]], extra: tuple[str, ...] = ()
+) -> list[str]:
+    """A loss picker per task that fits the dataset, then one per task of `extra` (e.g. "embedding" where a
+    page measures encoders too); the chosen losses of all of them, in order."""
     chosen: list[str] = []
-    for task in loss_tasks(data):
+    for task in (*loss_tasks(data), *extra):
         label = (
             PICKER_LABELS[task]
             if task != "multiclass"
@@ -246,12 +250,13 @@ def load_losses(state: PageState, choices: Sequence[LossChoice]) -> None:
         by_task.setdefault(task, []).append(choice.name)
         for param, value in choice.params:
             store[f"{choice.name}.{param}"] = value
-    for task in ("multiclass", "binary", "regression"):
+    for task in ("multiclass", "binary", "regression", "embedding"):
         store[f"{PICKER_KEYS.get(task, 'losses')}.{task}"] = tuple(by_task.get(task, ()))
 
 
 def static_table(rows: Sequence[Mapping[str, Any]], *, decimals: int | None = None) -> None:
-    """Rows (one dict each, the same keys) as a static table, numbers to `decimals` places when given.
+    """Rows (one dict each, the same keys) as a static table, numbers to `decimals` places when given; a
+    NaN (a measure that is not defined there, e.g. NC3 without a classifier) reads "—".
 
     st.table, not st.dataframe: a few rows need no sorting or scrolling, and the interactive grid's redraw
     cost about 0.1 s of every slider step in Chromium (measured by removing it from a page).
@@ -260,7 +265,7 @@ def static_table(rows: Sequence[Mapping[str, Any]], *, decimals: int | None = No
 
     frame = pd.DataFrame(list(rows))
     numbers = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    styled = frame.style if decimals is None else frame.style.format(precision=decimals, subset=numbers)
+    styled = frame.style.format(precision=decimals, subset=numbers, na_rep="—")
     st.table(styled, hide_index=True)
 
 

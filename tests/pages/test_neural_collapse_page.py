@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -18,6 +19,7 @@ TIMEOUT = 300
 SETTINGS = {"n": "120", "epochs": "20", "dataset": "blobs", "K": "3"}
 TINY = {**SETTINGS, "trained": "1"}  # a shared link of a trained page: it trains
 DEFAULTS = ["cross_entropy", "squared_onehot", "label_smoothing", "focal"]
+SHOWN = [*DEFAULTS, "supcon"]  # the embedding picker's default: an encoder, measured on its embeddings
 CHART_BUDGET, LOAD_BUDGET = 150 * 1024, 500 * 1024
 
 
@@ -69,18 +71,22 @@ def test_a_tiny_experiment_from_the_url_gets_every_view_within_the_byte_budget()
     shown = _each_view(at)
     (trajectories,), (geometry,), (balance,), table = shown.values()
     assert "over training" in trajectories["layout"]["title"]["text"]
-    assert len(trajectories["data"]) == 6 * len(DEFAULTS)
+    assert at.multiselect(key="neural_collapse.embedding_losses.embedding").value == ["supcon"]
+    assert len(trajectories["data"]) == 6 * len(SHOWN)
     assert trajectories["layout"]["yaxis"]["type"] == "log"  # NC1
     assert {t["type"] for t in geometry["data"]} == {"scatter"}  # K = 3: a plane
-    assert sum(t["name"] == "simplex ETF vertices" for t in geometry["data"]) == len(DEFAULTS)
-    assert {t["type"] for t in balance["data"]} == {"bar"} and len(balance["data"]) == 3 * len(DEFAULTS)
+    assert sum(t["name"] == "simplex ETF vertices" for t in geometry["data"]) == len(SHOWN)
+    assert {t["type"] for t in balance["data"]} == {"bar"}
+    assert len(balance["data"]) == 3 * len(DEFAULTS) + 2  # the encoder has no classifier rows to bar
     assert list(table["loss"])[:2] == ["Cross-entropy", "Squared error on one-hot targets (MSE)"]
     assert {"NC1", "NC2 equinorm", "NC2 equiangular", "NC3", "NC4", "‖μ_2‖ ÷ mean"} <= set(table.columns)
-    assert (table["NC1"] > 0).all() and ((table["NC4"] >= 0) & (table["NC4"] <= 1)).all()
+    classifiers, (encoder,) = table[~table["loss"].str.startswith("Supervised contrastive")], [len(table) - 1]
+    assert (table["NC1"] > 0).all() and ((classifiers["NC4"] >= 0) & (classifiers["NC4"] <= 1)).all()
+    assert np.isnan(table["NC3"][encoder]) and np.isnan(table["NC4"][encoder])  # no classifier to measure
     assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
     for figure in (geometry, balance):  # any view can be the one a step resends
         assert len(json.dumps(figure)) <= CHART_BUDGET
-    assert any("Embeddings page" in c.value for c in at.caption)  # where SupCon is
+    assert any("SupCon trains an encoder" in c.value for c in at.caption)
     assert any("imbalance slider" in c.value for c in _open(at, "trajectories").caption)
 
 
@@ -113,7 +119,8 @@ def test_every_control_changes_the_view_and_the_url() -> None:
     assert at.query_params["centre"] == "classes"
     by_classes = at.table[0].value
     assert (by_classes["NC1"] != imbalanced["NC1"]).all()  # imbalanced: the two centres differ
-    assert (by_classes["NC4"] == imbalanced["NC4"]).all()  # NC4 does not depend on the centre
+    same = np.isclose(by_classes["NC4"], imbalanced["NC4"], equal_nan=True)  # NaN: SupCon has no classifier
+    assert same.all()  # NC4 does not depend on the centre
     at.toggle(key="neural_collapse.classifier").set_value(False).run()
     _clean(at)
     assert at.query_params["classifier"] == "0"
@@ -149,8 +156,9 @@ def test_the_preset_loads_four_separable_blobs_and_draws_a_tetrahedron() -> None
     sizes = _sizes(at)
     assert max(sizes) <= CHART_BUDGET and sum(sizes) <= LOAD_BUDGET
     table = _open(at, "final").table[0].value
-    assert (table["train accuracy"] == 1.0).all()  # the terminal phase: every loss fits the training set
-    assert (table["NC4"] < 0.02).all()
+    classifiers = table[~table["loss"].str.startswith("Supervised contrastive")]
+    assert (classifiers["train accuracy"] == 1.0).all()  # the terminal phase: every classifier fits the data
+    assert (classifiers["NC4"] < 0.02).all()
 
 
 def test_the_url_round_trip_reopens_the_same_view() -> None:
@@ -181,7 +189,7 @@ def untrainable():
 
 
 def test_a_failing_loss_gets_one_error_and_the_others_are_drawn(untrainable: str) -> None:
-    at = _page({**TINY, "losses": f"cross_entropy,{untrainable},focal"})
+    at = _page({**TINY, "losses": f"cross_entropy,{untrainable},focal", "embedding_losses": ""})
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "could not train: this loss cannot train" in errors[0], errors
