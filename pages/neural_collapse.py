@@ -44,11 +44,17 @@ VIEW = Field("view", "View", "tabs", "trajectories", options=tuple(VIEWS), forma
 CLASSIFIER = Field("classifier", "Draw the classifier rows", "toggle", True, help="NC3: w_k ∝ μ_k − μ_G.")
 
 
-def load_demo(page: Page) -> None:
-    """The preset, trained: four well-separated blobs (every loss fits them), 400 epochs, imbalance kept."""
-    imbalance = float(page.state.store(EXPERIMENT).get(xf.IMBALANCE.key, 1.0))
-    data = DataSpec("blobs", n=400, noise=0.5, n_classes=4, seed=1, imbalance=imbalance)
+MINORITY_IMBALANCE = 10.0  # the minority-collapse preset's class 0 : class K-1 ratio
+
+
+def load_demo(page: Page, imbalance: float | None = None) -> None:
+    """A preset, trained: four well-separated blobs (every loss fits them), 400 epochs; the imbalance kept,
+    or set (then the view opens on minority collapse)."""
+    kept = float(page.state.store(EXPERIMENT).get(xf.IMBALANCE.key, 1.0))
+    data = DataSpec("blobs", n=400, noise=0.5, n_classes=4, seed=1, imbalance=imbalance or kept)
     xf.load(page.state, Experiment(data, optim=OptimSpec(epochs=400)))
+    if imbalance is not None:
+        page.state.set(VIEW, "balance")
     page.will_train()
 
 
@@ -71,6 +77,17 @@ with st.sidebar:
         args=(page,),
         help="Four well-separated blobs (noise 0.5, data seed 1), 2 × 32 MLP, Adam, 400 epochs: every loss "
         "fits the training set, the terminal phase where collapse happens. Keeps the imbalance.",
+        width="stretch",
+    )
+    st.button(
+        f"The same, imbalanced {MINORITY_IMBALANCE:g}:1",
+        key="neural_collapse.minority",
+        on_click=load_demo,
+        args=(page, MINORITY_IMBALANCE),
+        help="Fang et al. (2021): with imbalance the rare classes collapse towards each other (minority "
+        "collapse), breaking the simplex ETF's symmetry. Measured here: the rare classes' means move "
+        "together (cosines far above −1/3); their classifier rows do not shrink at this ratio. Opens that "
+        "view.",
         width="stretch",
     )
     centre, show_classifier = page.control(CENTRE), page.control(CLASSIFIER)
@@ -145,8 +162,9 @@ with tab:
         st.caption(
             f"Imbalance class 0 : class {k - 1} = {experiment.data.imbalance:g}:1 (the sidebar's slider; "
             "training counts under each class). On a simplex ETF every ratio is 1 and every cosine −1/(K−1). "
-            "With imbalance the rare classes' classifier rows shrink and their means move together (cosines "
-            "rise): minority collapse. Norms are measured from the chosen global mean; the mean of the "
+            "Minority collapse (Fang et al., 2021): with imbalance the rare classes' means move together "
+            "(their cosines rise), and their classifier rows are reported to shrink, which the 10:1 preset "
+            "does not show on this toy. Norms are measured from the chosen global mean; the mean of the "
             "samples sits near the majority class and shortens its vector, the mean of the class means "
             "weighs every class once."
         )

@@ -212,3 +212,28 @@ def test_regression_data_and_garbage_get_messages() -> None:
     assert not at.exception
     assert any("centre=middle" in w.value for w in at.warning)
     assert at.radio(key="neural_collapse.centre").value == "samples"
+
+
+def test_the_imbalanced_preset_shows_minority_collapse() -> None:
+    at = _page(SETTINGS)  # not trained yet: the preset trains
+    at.button(key="neural_collapse.minority").click().run()
+    _clean(at)
+    q = at.query_params
+    shown = (q["dataset"], q["K"], q["imbalance"], q["view"], q["trained"])
+    assert shown == ("blobs", "4", "10", "balance", "1")
+    (balance,) = _figures(at)  # the view its claim is read in
+    assert {t["type"] for t in balance["data"]} == {"bar"}
+    cosines = {t["name"]: _decoded(t["y"]) for t in balance["data"] if t.get("yaxis") == "y2"}
+    assert len(cosines) == len(SHOWN)
+    for name, largest in cosines.items():  # per class: the largest cosine of its centred mean with another's
+        # a simplex ETF has -1/3 everywhere (K = 4); the two rare classes' means move together instead
+        assert largest[2] > 0 and largest[3] > 0, (name, largest)
+
+
+def _decoded(values: Any) -> np.ndarray:
+    """A Plotly array as sent: a list, or {"dtype", "bdata"} base64 bytes."""
+    if isinstance(values, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values, np.float64)
