@@ -46,16 +46,16 @@ class PreferenceRun:
     rejected_index: np.ndarray  # (P,) int: the rejected answer of each prompt
 
 
-def _check(prompts: int, answers: int, epochs: int, lr: float, seed: int, init_scale: float, reference: str):
-    def whole(name: str, value: object, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
-        return int(value)
+def _whole(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    return int(value)
 
-    whole("prompts", prompts, 1, MAX_PROMPTS)
-    whole("answers", answers, 2, MAX_ANSWERS)
-    whole("epochs", epochs, 1, MAX_EPOCHS)
-    whole("seed", seed, 0, 2**31 - 1)
+
+def _check(prompts: int, answers: int, lr: float, seed: int, init_scale: float, reference: str):
+    _whole("prompts", prompts, 1, MAX_PROMPTS)
+    _whole("answers", answers, 2, MAX_ANSWERS)
+    _whole("seed", seed, 0, 2**31 - 1)
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= 10:
         raise ValueError(f"lr must be a number in (0, 10], got {lr!r}")
     if not isinstance(init_scale, (int, float)) or not math.isfinite(init_scale) or not 0 <= init_scale <= 10:
@@ -152,7 +152,7 @@ class PreferenceTraining:
         init_scale: float = 1.0,
         reference: str = "initial",
     ) -> None:
-        _check(prompts, answers, 1, lr, seed, init_scale, reference)
+        _check(prompts, answers, lr, seed, init_scale, reference)
         if not selection:
             raise ValueError("selection must name at least one preference loss, got none")
         self.bound = {name: bind(name, params) for name, params in selection.items()}
@@ -217,14 +217,9 @@ class PreferenceTraining:
 
     def runs(self, epochs: int) -> dict[str, PreferenceRun]:
         """A PreferenceRun per loss for its first `epochs` steps (training further first if needed)."""
-        if (
-            isinstance(epochs, bool)
-            or not isinstance(epochs, (int, np.integer))
-            or not 1 <= epochs <= MAX_EPOCHS
-        ):
-            raise ValueError(f"epochs must be a whole number in [1, {MAX_EPOCHS}], got {epochs!r}")
+        epochs = _whole("epochs", epochs, 1, MAX_EPOCHS)
         with self._lock:
-            self._advance(int(epochs))
+            self._advance(epochs)
             curves = torch.stack(self.stats[: epochs + 1]).numpy()  # (E + 1, L, 7)
             paths = torch.stack(self.paths[: epochs + 1]).numpy()  # (E + 1, L, A)
         keys = ("chosen", "rejected", "log_chosen", "log_rejected", "margin", "kl", "loss_value")
