@@ -119,7 +119,7 @@ def show_progress() -> None:
         figure = figures.live_accuracy_figure(
             epochs=epochs, train_accuracy=train, test_accuracy=test, last_epoch=arguments["epochs"]
         )
-        live.plotly_chart(figure)
+        charts.plot(live, figure)
         drawn.update(curves=newest, at=time.monotonic())
 
 

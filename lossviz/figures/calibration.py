@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import plotly.graph_objects as go
 
-from lossviz.figures.palette import TEMPLATE, color_for, make_subplots
+from lossviz.figures.palette import TEMPLATE, color_for, legend_below, make_subplots
 from lossviz.results import (
     CalibrationPanel,
     MarginCalibrationPanel,
@@ -97,6 +97,12 @@ def _figure(
         fig.update_xaxes(range=[0.0, 1.0], constrain="domain")
         fig.update_yaxes(range=[0.0, 1.02])
     return fig, columns
+
+
+def _legend(fig: go.Figure) -> go.Figure:
+    """The legend under the plots, the figure taller by its rows (see palette.legend_below)."""
+    legend_below(fig, [t.name for t in fig.data if t.showlegend is not False and t.name])
+    return fig
 
 
 def _cell(i: int, columns: int, overlay: bool) -> dict[str, int]:
@@ -298,7 +304,7 @@ def reliability_figure(
         for trace in traces:
             if trace is not None:
                 fig.add_trace(trace, **cell)
-    return fig
+    return _legend(fig)
 
 
 def _vertical_line(fig: go.Figure, x: float, line: dict[str, Any], cell: dict[str, int]) -> dict[str, Any]:
@@ -417,7 +423,7 @@ def temperature_figure(
                 font=dict(size=12, color="#666"),
             ),
         ),
-        margin=dict(l=60, r=30, t=110, b=60),
+        margin=dict(l=60, r=30, t=110, b=125),  # room for the rotated two-line loss names
     )
     ticks = [f"{_label(p)}<br>T = {p.temperature:.2f}" for p in panels]
     colors = [color_for(p.name) for p in panels]
@@ -470,7 +476,7 @@ def temperature_reliability_figure(
                 if stage.startswith("before"):
                     trace.opacity = 0.6
                 fig.add_trace(trace, **cell)
-    return fig
+    return _legend(fig)
 
 
 def calibration_map_figure(
@@ -545,4 +551,4 @@ def calibration_map_figure(
             if trace is not None:
                 trace.mode = "markers"
                 fig.add_trace(trace, **cell)
-    return fig
+    return _legend(fig)

@@ -217,6 +217,7 @@ def angle_density_figure(*, panels: Sequence[SpherePanel], height_per_row: int =
     fig.update_layout(template=TEMPLATE, height=80 + height_per_row * rows, margin=dict(t=60))
     fig.update_yaxes(title_text="density (1/°)", col=1)
     _titled(fig, [p.name for p in panels])
+    legend_below(fig, [f"class {k}" for k in _class_names(np.asarray(panels[0].labels))])
     return fig
 
 
@@ -297,6 +298,7 @@ def similarity_histogram_figure(
     fig.update_xaxes(range=[-1, 1], title_text="cosine similarity")
     fig.update_yaxes(title_text="% of pairs", col=1)
     _titled(fig, [p.name for p in panels])
+    legend_below(fig, ["negative pairs", "positive pairs"])
     return fig
 
 

@@ -32,6 +32,7 @@ SLOT_WINDOW = 40  # a loss picks its colour among this many free slots (the spre
 SEQUENTIAL = "Viridis"  # families of curves (sweeps) and heat maps
 FONT = "Inter, 'Source Sans Pro', Helvetica, Arial, sans-serif"
 LEGEND_ROW_PX = 22  # height of one row of a horizontal legend
+LEGEND_GAP_PX = 12  # tick labels to a legend below them (8 left a row 3 px short, and Plotly redrew)
 LEGEND_WIDTH_PX = 450  # the plot width assumed when estimating how many rows a legend wraps into
 
 
@@ -217,7 +218,7 @@ def legend_below(fig: go.Figure, labels: Sequence[str], *, axis_title: bool = Tr
     """
     rows = legend_rows(labels) if labels else 0
     base = 62 if axis_title else 36  # tick labels (and the x-axis title) above the legend
-    extra = rows * LEGEND_ROW_PX + 8 if rows else 0
+    extra = rows * LEGEND_ROW_PX + LEGEND_GAP_PX if rows else 0
     height = int(fig.layout.height or 420)
     fig.update_layout(
         height=height + extra,

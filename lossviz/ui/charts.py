@@ -18,6 +18,8 @@ import plotly.graph_objects as go
 import plotly.io
 import streamlit as st
 
+from lossviz.ui import margins
+
 SPECS_KEPT = 256  # figures kept across sessions; each is at most the 150 KB chart budget
 
 
@@ -41,6 +43,12 @@ def show(
     return container.plotly_chart(figure, key=key, on_select=on_select, selection_mode=selection_mode)
 
 
+def plot(container: Any, figure: go.Figure, **options: Any) -> Any:
+    """container.plotly_chart(figure) for a figure drawn once (a live view's frame): margins reserved as for
+    every cached figure, so it is laid out once."""
+    return container.plotly_chart(margins.reserve(figure), **options)
+
+
 def figure_json(builder: Callable[..., go.Figure], /, **inputs: Any) -> str:
     """The JSON of builder(**inputs), from the cache when this builder already drew these inputs."""
     return _cached_json(f"{builder.__module__}.{builder.__qualname__}", builder, inputs)
@@ -50,7 +58,7 @@ def figure_json(builder: Callable[..., go.Figure], /, **inputs: Any) -> str:
 def _cached_json(name: str, _builder: Callable[..., go.Figure], inputs: dict[str, Any]) -> str:
     # Keyed by the builder's qualified name (the function object is left out of the hash, hence the
     # underscore) and by the inputs, which Streamlit hashes by value (numpy arrays by their bytes).
-    return plotly.io.to_json(_builder(**inputs), validate=False)
+    return plotly.io.to_json(margins.reserve(_builder(**inputs)), validate=False)
 
 
 def figure_cache_clear() -> None:

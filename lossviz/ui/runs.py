@@ -274,7 +274,7 @@ class LiveView:
             if self.panels.get(name, (None,))[0] != epoch:
                 self.panels[name] = (epoch, self.panel(name, epoch, parameters))
         if self.panels:
-            self.placeholder.plotly_chart(self.figure([panel for _, panel in self.panels.values()]))
+            charts.plot(self.placeholder, self.figure([panel for _, panel in self.panels.values()]))
         self.drawn = time.monotonic()
 
 

@@ -174,7 +174,9 @@ def test_legend_below_is_horizontal_and_grows_the_figure_not_the_plot():
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"
     rows = palette.legend_rows(labels)
     assert rows > 1
-    assert fig.layout.height == 400 + rows * palette.LEGEND_ROW_PX + 8  # the plot keeps its own height
+    assert fig.layout.height == 400 + rows * palette.LEGEND_ROW_PX + palette.LEGEND_GAP_PX, (
+        "the plot keeps its own height"
+    )
     assert fig.layout.xaxis.domain is None or tuple(fig.layout.xaxis.domain) == (0.0, 1.0)
     assert palette.legend_rows(["a", "b"]) == 1
 

@@ -105,7 +105,9 @@ def test_ten_curves_keep_a_full_width_plot_with_a_horizontal_legend():
         assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom"
         assert fig.layout.xaxis.domain is None or tuple(fig.layout.xaxis.domain) == (0.0, 1.0)
         rows = palette.legend_rows([c.label for c in curves])
-        assert fig.layout.height == 420 + rows * palette.LEGEND_ROW_PX + 8  # taller, not narrower
+        assert fig.layout.height == 420 + rows * palette.LEGEND_ROW_PX + palette.LEGEND_GAP_PX, (
+            "taller, not narrower"
+        )
         assert fig.layout.margin.b > rows * palette.LEGEND_ROW_PX
 
 

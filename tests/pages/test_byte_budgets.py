@@ -7,6 +7,7 @@ measures the bytes over the websocket and the times in a real browser.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,6 @@ def test_page_charts_stay_within_the_byte_budget(
     assert sizes, "the view draws no chart"
     assert max(sizes) <= CHART_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
     assert sum(sizes) <= LOAD_BUDGET, [f"{s / 1024:.0f} KB" for s in sizes]
+    for chart in at.get("plotly_chart"):  # drawn through lossviz.ui.charts: margins reserved, laid out once
+        margin = json.loads(chart.proto.spec)["layout"].get("margin", {})
+        assert {"l", "r", "b"} <= set(margin), margin

@@ -33,7 +33,7 @@ def two_panels(*, x, k, title, counted=False):
 
 k = st.slider("k", 1, 5, 2)
 x = np.linspace(0.0, 1.0, 50)
-st.plotly_chart(two_panels(x=x, k=k, title="direct"), key="direct")
+charts.plot(st, two_panels(x=x, k=k, title="direct"), key="direct")
 charts.show(st, two_panels, key="cached", x=x, k=k, title="direct", counted=True)
 """
 
