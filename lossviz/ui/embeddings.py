@@ -265,7 +265,7 @@ def temperature_view(page: Page, tau_field: Field, selected: Mapping[str, LossCh
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def plane(name: str, params: tuple[tuple[str, float], ...], resolution: int = 61) -> figures.PlanePanel:
+def plane(name: str, params: tuple[tuple[str, float], ...], resolution: int = 41) -> figures.PlanePanel:
     """One loss's value over the (s_n, s_p) plane, titled with its hyperparameters."""
     surface = contrastive.pair_loss_surface(name, dict(params), resolution)
     return figures.PlanePanel(name, runs.run_label(LossChoice(name, params)), surface)
