@@ -77,7 +77,8 @@ valid = page.per_loss(labels, lambda n: preference.bind(n, settings[n]))  # a ba
 if not valid:
     page.stop()
 selection = tuple((n, tuple(sorted(settings[n].items()))) for n in valid)
-runs = {labels[n]: run for n, run in cached.runs(selection, **arguments).items()}
+ahead = max(EPOCHS.options)  # trained in the background after drawing: the next Epochs step is ready
+runs = {labels[n]: run for n, run in cached.runs(selection, **arguments, ahead=ahead).items()}
 
 simplex = arguments["answers"] == 3  # prompt 0's path needs three answers
 shown = tuple(VIEWS) if simplex else tuple(v for v in VIEWS if v != "simplex")

@@ -144,6 +144,29 @@ def test_more_epochs_continue_the_training_and_fewer_slice_it() -> None:
             training.runs(bad)
 
 
+def test_training_ahead_in_the_background_changes_no_result() -> None:
+    selection = {"dpo": {"beta": 0.5}, "slic": {}}
+    straight = train_preferences(selection, prompts=6, answers=3, epochs=120, lr=0.05, seed=2)
+    training = PreferenceTraining(selection, prompts=6, answers=3, lr=0.05, seed=2)
+    training.runs(10)
+    thread = training.train_ahead(120, chunk=7)  # chunks that do not divide the steps, to mix the two
+    assert thread is not None and training.train_ahead(120) is None  # one thread ahead at a time
+    during = training.runs(60)  # while it trains: waits at most a chunk, or slices what it has done
+    thread.join(timeout=60)
+    assert not thread.is_alive() and training.epochs == 120
+    assert training.train_ahead(100) is None  # already there: nothing starts
+    after = training.runs(120)  # nothing left to train
+    for name in selection:
+        for key in ("chosen", "rejected", "margin", "kl", "loss_value", "path"):
+            np.testing.assert_array_equal(getattr(after[name], key), getattr(straight[name], key))
+            np.testing.assert_array_equal(getattr(during[name], key), getattr(straight[name], key)[:61])
+    for bad in (0, 1.5, 10**6):
+        with pytest.raises(ValueError, match="epochs"):
+            training.train_ahead(bad)
+    with pytest.raises(ValueError, match="chunk"):
+        training.train_ahead(200, chunk=0)
+
+
 def test_a_bad_loss_in_a_selection_is_named() -> None:
     with pytest.raises(ValueError, match="nope"):
         train_preferences({"dpo": {}, "nope": {}})
