@@ -46,8 +46,7 @@ def reserve(fig: go.Figure) -> go.Figure:
         if not _labelled(axis) or (axis.overlaying and axis.side != "right"):
             continue
         across = _axis(fig, "x", axis.anchor)
-        outer = axis.side == "right" or (across is not None and _domain(across)[0] > EDGE)
-        if outer and axis.side != "right":
+        if axis.side != "right" and across is not None and _domain(across)[0] > EDGE:
             continue  # an inner subplot's labels sit between the subplots
         length = height * _span(_domain(axis)) - (margin.t or 0) - (margin.b or 0)
         width = pad + TICK_PX + _widest_label(fig, axis, "y", max(length, 100.0))
